@@ -1,0 +1,1 @@
+"""Low-level operations shared by every network in the package."""
