@@ -1,0 +1,1 @@
+"""Differentiable (gradient-based) architecture search."""
