@@ -81,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
       module.add_arguments(parser._subparsers._group_actions[0].choices[verb])
     args = parser.parse_args(argv)
     args.config_overrides = overrides
-    if not verb in VERBS:
+    if verb not in VERBS:
       parser.error("unknown verb")
     return int(module.run(args) or 0)
   except UserError as e:

@@ -15,7 +15,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from supernet.ops.depthwise import DepthwiseConv
+from supernet.ops.depthwise import DepthwiseConv, PointwiseConv
 
 BN_MOMENTUM = 0.9   # PyTorch momentum 0.1
 BN_EPSILON = 1e-5
@@ -45,9 +45,12 @@ class ReLUConvBN(nn.Module):
   @nn.compact
   def __call__(self, x, train: bool):
     x = nn.relu(x)
-    x = nn.Conv(self.out_channels, (self.kernel_size, self.kernel_size),
-                (self.strides, self.strides), padding=_pad(self.kernel_size),
-                use_bias=False)(x)
+    if self.kernel_size == 1:  # the cells' preprocessing: a matmul
+      x = PointwiseConv(self.out_channels, self.strides, name="Conv_0")(x)
+    else:
+      x = nn.Conv(self.out_channels, (self.kernel_size, self.kernel_size),
+                  (self.strides, self.strides),
+                  padding=_pad(self.kernel_size), use_bias=False)(x)
     return batch_norm(train, self.affine)(x)
 
 
@@ -67,7 +70,7 @@ class DilConv(nn.Module):
     x = DepthwiseConv(self.kernel_size, self.strides, self.dilation,
                       padding=_pad(self.kernel_size, self.dilation),
                       impl=self.depthwise_impl)(x)
-    x = nn.Conv(self.out_channels, (1, 1), use_bias=False)(x)
+    x = PointwiseConv(self.out_channels, name="Conv_0")(x)
     return batch_norm(train, self.affine)(x)
 
 
@@ -101,9 +104,8 @@ class FactorizedReduce(nn.Module):
       raise ValueError("FactorizedReduce needs an even number of channels")
     x = nn.relu(x)
     half = self.out_channels // 2
-    a = nn.Conv(half, (1, 1), (2, 2), padding="VALID", use_bias=False)(x)
-    b = nn.Conv(half, (1, 1), (2, 2), padding="VALID", use_bias=False)(
-        x[:, 1:, 1:, :])
+    a = PointwiseConv(half, 2, name="Conv_0")(x)
+    b = PointwiseConv(half, 2, name="Conv_1")(x[:, 1:, 1:, :])
     if b.shape[1:3] != a.shape[1:3]:  # odd sizes: pad like a 'same' reduction
       b = jnp.pad(b, ((0, 0), (0, a.shape[1] - b.shape[1]),
                       (0, a.shape[2] - b.shape[2]), (0, 0)))

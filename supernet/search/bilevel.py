@@ -7,7 +7,9 @@
      * ``first``  -- first order: d L_val(w, a) / da;
      * ``second`` -- DARTS second order: the unrolled weights
        ``w' = w - xi * dL_train/dw`` (one real optimiser step) and the
-       finite-difference Hessian-vector product with eps = 0.01 / ||v||;
+       finite-difference Hessian-vector product with eps = 0.01 / ||v||
+       (configurable: on small, very non-smooth networks a ReLU kink within
+       eps makes the difference quotient inaccurate);
      * ``exact``  -- autodiff straight through the unrolled optimiser step:
        d L_val(w'(a), a) / da, the quantity ``second`` approximates;
    then an optax update of the architecture parameters;
@@ -31,6 +33,7 @@ import jax.numpy as jnp
 import optax
 
 from supernet.errors import UserError
+from supernet.models.init import fast_init
 from supernet.models.mixed import gumbel_temperature, mixing_weights
 
 HYPERGRADIENTS = ("first", "second", "exact")
@@ -64,8 +67,13 @@ def cross_entropy(logits: jax.Array, batch: Batch) -> tuple[jax.Array,
 
 def weight_optimizer(lr: float, lr_min: float, momentum: float,
                      weight_decay: float, grad_clip: float, total_steps: int
-                     ) -> optax.GradientTransformation:
-  """DARTS weights: clip, L2 weight decay, SGD momentum on a cosine schedule."""
+                     ) -> tuple[optax.GradientTransformation, optax.Schedule]:
+  """DARTS weights: clip, L2 weight decay, SGD momentum on a cosine schedule.
+
+  Returns:
+    ``(optimizer, schedule)``; the schedule maps a step to the learning rate
+    (the ``xi`` of the second-order hypergradient).
+  """
   schedule = optax.cosine_decay_schedule(lr, max(total_steps, 1),
                                          alpha=lr_min / lr if lr else 0.0)
   parts = []
@@ -73,7 +81,7 @@ def weight_optimizer(lr: float, lr_min: float, momentum: float,
     parts.append(optax.clip_by_global_norm(grad_clip))
   parts += [optax.add_decayed_weights(weight_decay),
             optax.sgd(schedule, momentum=momentum or None)]
-  return optax.chain(*parts)
+  return optax.chain(*parts), schedule
 
 
 def arch_optimizer(lr: float, b1: float, b2: float, weight_decay: float
@@ -89,7 +97,7 @@ def make_search_step(model: nn.Module, *, hypergradient: str, mixing: str,
                      weight_lr: Callable[[jax.Array], jax.Array],
                      total_steps: int, tau_max: float = 10.0,
                      tau_min: float = 0.1, arch_start_step: int = 0,
-                     jit: bool = True) -> Callable:
+                     fd_epsilon: float = 0.01, jit: bool = True) -> Callable:
   """Builds ``search_step(state, train_batch, val_batch, key)``.
 
   Args:
@@ -102,6 +110,8 @@ def make_search_step(model: nn.Module, *, hypergradient: str, mixing: str,
     total_steps: number of search steps (Gumbel temperature annealing).
     tau_max: initial Gumbel temperature.
     tau_min: final Gumbel temperature.
+    fd_epsilon: ``second`` perturbs the weights by ``fd_epsilon / ||v||``
+      along v (0.01 in DARTS).
     arch_start_step: architecture parameters stay fixed before this step
       (weight warm-up, as PC-DARTS does); a traced condition, no recompile.
     jit: return the jitted step (tests can use the plain function).
@@ -149,7 +159,7 @@ def make_search_step(model: nn.Module, *, hypergradient: str, mixing: str,
     w1 = unrolled(state.params, state.alphas, state, train_batch, k_train, tau)
     (loss, (_, acc)), (dw, da) = grad_wa(w1, state.alphas, bs, val_batch,
                                          k_val, tau)
-    eps = 0.01 / (optax.global_norm(dw) + 1e-12)
+    eps = fd_epsilon / (optax.global_norm(dw) + 1e-12)
     w_plus = jax.tree.map(lambda w, v: w + eps * v, state.params, dw)
     w_minus = jax.tree.map(lambda w, v: w - eps * v, state.params, dw)
     g_plus, _ = grad_a(w_plus, state.alphas, bs, train_batch, k_train, tau)
@@ -200,8 +210,8 @@ def init_search_state(model: nn.Module, alphas: dict[str, jax.Array],
                       arch_tx: optax.GradientTransformation) -> SearchState:
   """Initialises weights, batch statistics and both optimiser states."""
   weights = mixing_weights(alphas, mixing, jax.random.key(0), 1.0)
-  variables = jax.jit(model.init, static_argnames="train")(
-      key, sample_input, weights, train=False)
+  # jit(model.init) of a DARTS supernet takes minutes to compile on XLA:CPU.
+  variables = fast_init(model, key, sample_input, weights, train=False)
   params = variables["params"]
   return SearchState(step=jnp.zeros((), jnp.int32), params=params,
                      batch_stats=variables.get("batch_stats", {}),

@@ -81,11 +81,7 @@ class SearchSetup:
                       "weight half of the training split")
     self.total_steps = self.steps_per_epoch * s.epochs
     w = o.weights
-    self.weight_lr = lambda step: jnp.asarray(
-        w.lr_min + 0.5 * (w.lr - w.lr_min) * (
-            1 + jnp.cos(jnp.pi * jnp.minimum(step, self.total_steps)
-                        / self.total_steps)), jnp.float32)
-    self.weight_tx = bilevel.weight_optimizer(
+    self.weight_tx, self.weight_lr = bilevel.weight_optimizer(
         w.lr, w.lr_min, w.momentum, w.weight_decay, w.grad_clip,
         self.total_steps)
     a = o.arch
@@ -94,7 +90,7 @@ class SearchSetup:
         self.model, hypergradient=s.hypergradient, mixing=s.mixing,
         weight_tx=self.weight_tx, arch_tx=self.arch_tx,
         weight_lr=self.weight_lr, total_steps=self.total_steps,
-        tau_max=s.tau_max, tau_min=s.tau_min,
+        tau_max=s.tau_max, tau_min=s.tau_min, fd_epsilon=s.fd_epsilon,
         arch_start_step=s.warmup_epochs * self.steps_per_epoch)
     self.eval_fn = jax.jit(self._eval_batch)
 
@@ -132,9 +128,9 @@ class SearchSetup:
     """Loss and accuracy of the current supernet on a split/part."""
     tot_loss = tot_acc = tot_n = 0.0
     for batch in self.dataset.eval_batches(split, part=part):
-      l, a, n = self.eval_fn(state, parallel.shard_batch(batch, self.mesh))
-      tot_loss += float(l)
-      tot_acc += float(a)
+      loss, acc, n = self.eval_fn(state, parallel.shard_batch(batch, self.mesh))
+      tot_loss += float(loss)
+      tot_acc += float(acc)
       tot_n += float(n)
     return {"loss": tot_loss / max(tot_n, 1), "acc": tot_acc / max(tot_n, 1)}
 
@@ -179,7 +175,8 @@ def run_search(config: ml_collections.ConfigDict, workdir: str,
   for epoch in range(start_epoch, epochs):
     sums: dict[str, float] = {}
     n = 0
-    for train_b, val_b in setup.dataset.bilevel_batches(epoch, config.seed):
+    for train_b, val_b in setup.dataset.bilevel_batches(
+        epoch, config.seed, batch_size=setup.batch_size):
       state, metrics = setup.step_fn(
           state, parallel.shard_batch(train_b, setup.mesh),
           parallel.shard_batch(val_b, setup.mesh), key)
@@ -262,3 +259,42 @@ def search_summary(workdir: str) -> dict[str, Any]:
            "cell_reduce.png", "cell.png", "checkpoints", "tensorboard"]
   return {n: os.path.join(workdir, n) for n in names
           if os.path.exists(os.path.join(workdir, n))}
+
+
+def run_oneshot(hparams: ml_collections.ConfigDict, space, key: jax.Array
+                ) -> list[tuple[Arch, dict[str, float]]]:
+  """The gradient search as a one-shot strategy of ``supernet compare``.
+
+  Runs :func:`run_search` with the search config ``hparams.search_config``
+  (``path.py[:variant]``, overridden by ``hparams.overrides``) in a temporary
+  run directory, seeded from ``key``, and returns the derived architecture
+  with the supernet's own final validation accuracy (``search_val_acc``).
+
+  Args:
+    hparams: ``search_config`` and optional ``overrides`` (a dict).
+    space: the comparison's space; the search config's space must match.
+    key: PRNG key of this comparison seed.
+
+  Returns:
+    ``[(arch, {"search_val_acc": ...})]``.
+  """
+  import tempfile
+
+  from supernet.config import load_config
+
+  spec = hparams.get("search_config", "")
+  if not spec:
+    raise UserError("the darts strategy needs hparams.search_config")
+  overrides = [(k, repr(v)) for k, v in dict(hparams.get("overrides", {})
+                                             ).items()]
+  config = load_config(spec, overrides)
+  config.seed = int(jax.random.randint(key, (), 0, 2**30))
+  if config.space.name != space.name:
+    raise UserError(f"darts strategy: search config space "
+                    f"{config.space.name!r} differs from {space.name!r}")
+  with tempfile.TemporaryDirectory() as tmp:
+    arch = run_search(config, tmp, progress=False)
+    from supernet.rundir import MetricsLogger
+    rows = MetricsLogger(tmp).rows
+  last = float(rows[-1]["search_val_acc"]) if rows else float("nan")
+  return [(arch, {"search_val_acc": last})]

@@ -1,0 +1,53 @@
+"""Every depthwise/pointwise implementation computes the same function."""
+
+import flax.linen as nn
+import jax
+import numpy as np
+import pytest
+
+from supernet.ops.depthwise import PointwiseConv, depthwise_conv, resolve_impl
+
+
+@pytest.mark.parametrize("impl", ["dense", "shift", "toeplitz"])
+@pytest.mark.parametrize("size", [8, 9])
+@pytest.mark.parametrize("stride,dilation", [(1, 1), (2, 1), (1, 2), (2, 2)])
+@pytest.mark.parametrize("padding", ["SAME", "sym"])
+def test_depthwise_impls_match_native(impl, size, stride, dilation, padding):
+  x = jax.random.normal(jax.random.key(0), (2, size, size, 6))
+  k = jax.random.normal(jax.random.key(1), (5, 5, 1, 6))
+  pad = padding if padding == "SAME" else ((2 * dilation,) * 2,) * 2
+  want = depthwise_conv(x, k, stride, dilation, pad, impl="native")
+  got = depthwise_conv(x, k, stride, dilation, pad, impl=impl)
+  assert got.shape == want.shape
+  np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-5)
+
+
+def test_depthwise_gradients_match_native():
+  x = jax.random.normal(jax.random.key(0), (2, 8, 8, 4))
+  k = jax.random.normal(jax.random.key(1), (3, 3, 1, 4))
+
+  def loss(impl):
+    return jax.grad(lambda x, k: (depthwise_conv(x, k, 2, 1, "SAME", impl)
+                                  ** 2).sum(), argnums=(0, 1))(x, k)
+
+  want = loss("native")
+  for impl in ("dense", "shift", "toeplitz"):
+    for g, w in zip(loss(impl), want):
+      np.testing.assert_allclose(g, w, atol=1e-4, rtol=1e-4)
+
+
+def test_auto_choice_on_cpu():
+  assert resolve_impl("auto", 16, 64) == "toeplitz"
+  assert resolve_impl("auto", 16, 32 * 32) == "dense"
+  assert resolve_impl("auto", 512, 32 * 32) == "shift"
+  assert resolve_impl("native", 16, 64) == "native"
+
+
+def test_pointwise_conv_equals_flax_conv():
+  x = jax.random.normal(jax.random.key(0), (2, 6, 6, 5))
+  for strides in (1, 2):
+    conv = nn.Conv(7, (1, 1), (strides, strides), padding="VALID",
+                   use_bias=False)
+    v = conv.init(jax.random.key(1), x)
+    got = PointwiseConv(7, strides).apply(v, x)
+    np.testing.assert_allclose(got, conv.apply(v, x), atol=1e-5, rtol=1e-5)
