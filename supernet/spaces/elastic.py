@@ -16,7 +16,9 @@ running block has its own depthwise kernel size and expand ratio. Its
    "expands": [[3, 6], [4, 4, 6], [3]]}
 
 ``kernels[s]`` and ``expands[s]`` list the choices of the ``depths[s]`` running
-blocks of stage ``s``, in order.
+blocks of stage ``s``, in order. Resolutions must be multiples of the
+network's total stride (the masked view runs smaller images in the corner of
+the largest and needs identical padding at every strided layer).
 
 ``elastic_vit`` (AutoFormer-style transformer): an embedding width, a depth
 (the first ``d`` layers run), and per running layer a number of attention heads
@@ -55,6 +57,10 @@ def round_channels(value: float, divisor: int) -> int:
   return max(divisor, int(math.ceil(value / divisor - 1e-9)) * divisor)
 
 
+class _number:  # noqa: N801 - marker: an int when integral, else a float
+  pass
+
+
 def _choices(cfg: Any, key: str, kind: type, where: str) -> tuple[Any, ...]:
   """Reads a non-empty list of positive, distinct choices, sorted ascending."""
   if key not in cfg:
@@ -69,7 +75,10 @@ def _choices(cfg: Any, key: str, kind: type, where: str) -> tuple[Any, ...]:
                       f"{list(raw)}")
     if kind is int and v != int(v):
       raise UserError(f"{where}.{key}: choices must be integers, got {list(raw)}")
-    values.append(kind(v))
+    if kind is _number:
+      values.append(int(v) if float(v).is_integer() else float(v))
+    else:
+      values.append(kind(v))
   if not values:
     raise UserError(f"{where}.{key}: needs at least one choice")
   if len(set(values)) != len(values):
@@ -232,9 +241,22 @@ class ElasticMobileNetSpace(_CanonicalSpace):
       raise UserError(f"{where}: strides must be 1 or 2")
     self.num_stages = len(self.stage_widths)
     self.max_depth = self.depth_choices[-1]
+    stride = self.total_stride
+    bad = [r for r in self.resolutions if r % stride]
+    if bad:
+      # The masked view runs every resolution inside the largest one and
+      # needs the same padding at every strided layer: even sizes there.
+      raise UserError(f"{where}.resolutions: {bad} not divisible by the "
+                      f"network's total stride {stride}; use multiples of "
+                      f"{stride}")
+
+  @property
+  def total_stride(self) -> int:
+    """Product of the stem's and the stages' strides."""
+    return self.stem_stride * math.prod(self.stage_strides)
 
   @classmethod
-  def from_config(cls, cfg: Any) -> "ElasticMobileNetSpace":
+  def from_config(cls, cfg: Any) -> ElasticMobileNetSpace:
     """Builds the space from a config's ``space`` sub-ConfigDict.
 
     Args:
@@ -255,7 +277,7 @@ class ElasticMobileNetSpace(_CanonicalSpace):
         stage_strides=_ints(cfg, "stage_strides", where),
         depth_choices=_choices(cfg, "depths", int, where),
         kernel_choices=_choices(cfg, "kernels", int, where),
-        expand_choices=_choices(cfg, "expands", float, where),
+        expand_choices=_choices(cfg, "expands", _number, where),
         width_choices=_choices(cfg, "widths", float, where),
         resolutions=_choices(cfg, "resolutions", int, where),
         stem_width=_ints(cfg, "stem_width", where)[0],
@@ -465,7 +487,7 @@ class ElasticTransformerSpace(_CanonicalSpace):
                       f"of patch_size {self.patch_size}")
 
   @classmethod
-  def from_config(cls, cfg: Any) -> "ElasticTransformerSpace":
+  def from_config(cls, cfg: Any) -> ElasticTransformerSpace:
     """Builds the space from a config's ``space`` sub-ConfigDict.
 
     Args:
@@ -482,7 +504,7 @@ class ElasticTransformerSpace(_CanonicalSpace):
     return cls(embed_choices=_choices(cfg, "embed_dims", int, where),
                depth_choices=_choices(cfg, "depths", int, where),
                head_choices=_choices(cfg, "heads", int, where),
-               mlp_ratio_choices=_choices(cfg, "mlp_ratios", float, where),
+               mlp_ratio_choices=_choices(cfg, "mlp_ratios", _number, where),
                head_dim=int(get("head_dim", 16)),
                patch_size=int(get("patch_size", 4)),
                resolution=int(get("resolution", 32)))

@@ -1,0 +1,222 @@
+"""Training an elastic supernet: ``train_and_evaluate(config, workdir)``.
+
+The loop around :mod:`supernet.elastic.step`: data, sharding over local
+devices, progressive-shrinking phases, channel re-ordering, resumable
+checkpoints, per-epoch summaries, and a final report of the largest,
+smallest and random sub-networks after BN re-calibration (``subnets.csv``,
+``accuracy_vs_macs.png``, ``results.json``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from supernet.elastic.layout import mbv_costs, mbv_layout
+from supernet.elastic.masks import token_bounds
+from supernet.elastic.mbv import ElasticMobileNet
+from supernet.elastic.step import (
+  TrainState,
+  create_train_state,
+  make_optimizer,
+  make_train_step,
+  parse_phases,
+  phase_dimensions,
+)
+from supernet.errors import UserError
+from supernet.spaces import make_space
+from supernet.spaces.elastic import ElasticMobileNetSpace
+
+# Elastic dimensions whose first-k slices re-ordering improves.
+_REORDER_DIMS = ("expand", "width")
+
+
+def build_model(config: ml_collections.ConfigDict, num_classes: int
+                ) -> tuple[ElasticMobileNet, ElasticMobileNetSpace]:
+  """The supernet and its space from an experiment config.
+
+  Args:
+    config: with ``space`` (an ``elastic_mbv`` space) and ``model``
+      (``kernel_transform``, ``depthwise_impl``, ``bn_momentum``,
+      ``bn_epsilon``).
+    num_classes: classifier outputs (from the dataset).
+
+  Returns:
+    ``(model, space)``.
+  """
+  space = make_space(config.space.name, config.space)
+  if not isinstance(space, ElasticMobileNetSpace):
+    raise UserError(f"elastic training needs space 'elastic_mbv', got "
+                    f"{config.space.name!r}")
+  m = config.get("model", ml_collections.ConfigDict())
+  model = ElasticMobileNet(
+      space, num_classes, kernel_transform=bool(m.get("kernel_transform",
+                                                      False)),
+      dw_impl=m.get("depthwise_impl", "auto"),
+      bn_momentum=float(m.get("bn_momentum", 0.9)),
+      bn_epsilon=float(m.get("bn_epsilon", 1e-5)))
+  return model, space
+
+
+def _bounds(space, dims):
+  lo, hi = token_bounds(space, dims)
+  return jnp.asarray(lo), jnp.asarray(hi)
+
+
+def _eval_largest(model, space):
+  largest = space.largest()
+
+  @jax.jit
+  def correct(params, stats, x, y, w):
+    logits = model.apply({"params": params, "batch_stats": stats}, x, largest)
+    return jnp.sum((jnp.argmax(logits, -1) == y) * w), jnp.sum(w)
+  return correct
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
+                       ) -> dict[str, Any]:
+  """Trains the elastic supernet of ``config`` in ``workdir`` and reports.
+
+  Resumes from the newest checkpoint when ``workdir`` holds this run.
+
+  Args:
+    config: an elastic experiment config (``experiments/configs/ofa_*.py``).
+    workdir: the run directory.
+
+  Returns:
+    The contents of ``results.json``.
+  """
+  from tqdm import tqdm
+
+  from supernet.data import load_dataset
+  from supernet.elastic.population import evaluate_population, stack_eval
+  from supernet.elastic.reorder import reorder_channels
+  from supernet.parallel import make_mesh, replicate, shard_batch
+  from supernet.rundir import RunDir
+
+  run = RunDir(workdir, config, "train")
+  data = load_dataset(config.data)
+  info = data.info
+  model, space = build_model(config, info.num_classes)
+  mesh = make_mesh()
+  tc = config.train
+  steps_per_epoch = data.steps_per_epoch()
+  epochs = int(tc.epochs)
+  tx = make_optimizer(config.optim, epochs * steps_per_epoch, steps_per_epoch)
+  phases = parse_phases(tc.get("phases", ()))
+  key_init, key_step, key_eval = jax.random.split(
+      jax.random.key(int(config.seed)), 3)
+  state = create_train_state(model, key_init, info.image_shape, tx,
+                             _bounds(space, phase_dimensions(phases, 0)))
+  restored = run.checkpoints.restore_latest(state.to_tree())
+  if restored is not None:
+    state = TrainState.from_tree(restored[1])
+    run.metrics.truncate_after(int(restored[0]))
+  start_epoch = int(state.step) // steps_per_epoch
+  state = replicate(state, mesh)
+  step_fn = jax.jit(make_train_step(model, tx, tc), donate_argnums=0)
+  eval_fn = _eval_largest(model, space)
+  test_batches = [shard_batch(b, mesh) for b in data.eval_batches("test")]
+  train_seconds = 0.0
+
+  for epoch in range(start_epoch, epochs):
+    dims = phase_dimensions(phases, epoch)
+    previous = phase_dimensions(phases, epoch - 1) if epoch else ()
+    if (tc.get("reorder_channels", False) and epoch > 0
+        and any(d in dims and d not in previous for d in _REORDER_DIMS)):
+      params, stats, opt_state = reorder_channels(
+          space, state.params, state.batch_stats, state.opt_state)
+      state = replicate(state.replace(params=params, batch_stats=stats,
+                                      opt_state=opt_state), mesh)
+      tqdm.write(f"epoch {epoch}: channels re-ordered by importance")
+    lo, hi = _bounds(space, dims)
+    state = state.replace(token_lo=replicate(lo, mesh),
+                          token_hi=replicate(hi, mesh))
+    t0 = time.perf_counter()
+    sums: dict[str, Any] = {}
+    bar = tqdm(data.train_batches(epoch, int(config.seed)),
+               total=steps_per_epoch, desc=f"epoch {epoch + 1}/{epochs}",
+               leave=False, dynamic_ncols=True)
+    for batch in bar:
+      state, metrics = step_fn(state, shard_batch(batch, mesh), key_step)
+      sums = metrics if not sums else jax.tree.map(jnp.add, sums, metrics)
+    means = {k: float(v) / steps_per_epoch for k, v in sums.items()}
+    train_seconds += time.perf_counter() - t0
+    hits = total = 0.0
+    for b in test_batches:
+      c, n = eval_fn(state.params, state.batch_stats, b["image"], b["label"],
+                     b["mask"])
+      hits, total = hits + float(c), total + float(n)
+    means["test_acc_largest"] = hits / max(total, 1.0)
+    means["epoch"] = epoch + 1
+    means["epoch_seconds"] = time.perf_counter() - t0
+    run.metrics.log(int(state.step), means)
+    tqdm.write(
+        f"epoch {epoch + 1}/{epochs} [{','.join(dims) or 'largest only'}] "
+        f"loss {means['loss_largest']:.3f}/{means.get('loss_subnets', 0):.3f} "
+        f"train acc largest {means['acc_largest']:.3f} smallest "
+        f"{means.get('acc_smallest', float('nan')):.3f}  test acc largest "
+        f"{means['test_acc_largest']:.3f}  ({means['epoch_seconds']:.1f}s)")
+    run.checkpoints.save(int(state.step), state.to_tree())
+
+  # ---- final report ---------------------------------------------------------
+  ev = config.evaluate
+  archs = [space.largest(), space.smallest()] + space.sample_many(
+      key_eval, int(ev.num_random))
+  kinds = ["largest", "smallest"] + ["random"] * int(ev.num_random)
+  calib = jnp.stack([jnp.asarray(b["image"]) for b, _ in zip(
+      data.train_batches(0, int(config.seed)), range(int(ev.bn_batches)))])
+  evals = stack_eval(list(data.eval_batches("test")))
+  t0 = time.perf_counter()
+  accs = evaluate_population(model, state.params, state.batch_stats, archs,
+                             calib, evals, int(ev.get("population_chunk", 16)))
+  eval_seconds = time.perf_counter() - t0
+  rows = []
+  for kind, arch, acc in zip(kinds, archs, accs):
+    cost = mbv_costs(mbv_layout(space, arch), info.image_shape[-1],
+                     info.num_classes)
+    rows.append({"kind": kind, "accuracy": float(acc), "macs": cost["macs"],
+                 "params": cost["params"], "arch": arch.dumps()})
+  from supernet.elastic import report
+  report.write_subnets_csv(run.path("subnets.csv"), rows)
+  baseline = None
+  if config.get("baseline", {}).get("linear", False):
+    baseline = report.linear_baseline(data.raw_arrays("train"),
+                                      data.raw_arrays("test"))
+  report.plot_accuracy_vs_macs(
+      run.path("accuracy_vs_macs.png"), rows,
+      f"{info.name}: {len(rows)} sub-networks after BN re-calibration",
+      baseline)
+  random_accs = [r["accuracy"] for r in rows if r["kind"] == "random"]
+  results = {
+      "dataset": info.name,
+      "epochs": epochs,
+      "steps": int(state.step),
+      "train_seconds_this_session": train_seconds,
+      "population_eval_seconds": eval_seconds,
+      "accuracy_largest": rows[0]["accuracy"],
+      "accuracy_smallest": rows[1]["accuracy"],
+      "accuracy_random_mean": float(np.mean(random_accs)) if random_accs
+                              else None,
+      "accuracy_random_min": float(np.min(random_accs)) if random_accs
+                             else None,
+      "accuracy_random_max": float(np.max(random_accs)) if random_accs
+                             else None,
+      "macs_largest": rows[0]["macs"],
+      "macs_smallest": rows[1]["macs"],
+      "spearman_macs_accuracy": report.spearman(
+          [r["macs"] for r in rows], [r["accuracy"] for r in rows]),
+      "linear_baseline_accuracy": baseline,
+      "num_subnets": len(rows),
+      "bn_batches": int(ev.bn_batches),
+  }
+  run.write_json("results.json", results)
+  tqdm.write(json.dumps(results, indent=1, default=float))
+  run.close()
+  return results
