@@ -151,8 +151,8 @@ def run_search(config: ml_collections.ConfigDict, workdir: str,
 
   check_search_config(config)
   space = make_space(config.space.name)
+  setup = SearchSetup(config)  # bad data config fails before any file is written
   run = RunDir(workdir, config, "search")
-  setup = SearchSetup(config)
   state = setup.init_state()
   epochs = config.search.epochs
   history: list[dict[str, np.ndarray]] = []
