@@ -33,6 +33,15 @@ def run(args: argparse.Namespace) -> int:
     from supernet.search.darts import run_search, search_summary
     arch = run_search(config, args.workdir, progress=not args.no_progress)
     written = search_summary(args.workdir)
+  elif config.search.strategy in ("compound_scaling", "space_selection"):
+    if config.search.strategy == "compound_scaling":
+      from supernet.strategies.compound import OUTPUTS
+      from supernet.strategies.compound import run_compound_scaling as fn
+    else:
+      from supernet.strategies.space_selection import OUTPUTS
+      from supernet.strategies.space_selection import run_space_selection as fn
+    arch = fn(config, args.workdir)
+    written = {n: os.path.join(args.workdir, n) for n in OUTPUTS}
   else:
     from supernet.strategies.runner import run_strategy_search
     arch = run_strategy_search(config, args.workdir)

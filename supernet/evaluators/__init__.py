@@ -18,6 +18,8 @@ from supernet.spaces.base import SearchSpace
 
 EVALUATORS: dict[str, str] = {
     "nb201": "supernet.evaluators.nb201:Nb201Evaluator.from_config",
+    "supernet": "supernet.evaluators.supernet_eval:SupernetEvaluator.from_config",
+    "proxy": "supernet.evaluators.proxy:ProxyEvaluator.from_config",
 }
 
 
