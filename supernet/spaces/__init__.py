@@ -13,7 +13,7 @@ from typing import Any
 
 from supernet.errors import UserError
 from supernet.spaces.base import Arch, SearchSpace, numpy_rng
-from supernet.spaces.darts import DARTS_V2, Genotype, DartsSpace
+from supernet.spaces.darts import DARTS_V2, DartsSpace, Genotype
 from supernet.spaces.nb201 import Nb201Arch, Nb201Space
 
 # name -> "module:factory"; each factory takes the space's config (a

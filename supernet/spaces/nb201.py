@@ -44,7 +44,7 @@ class Nb201Arch(Arch):
     return {"space": self.space, "cell": self.cell}
 
   @classmethod
-  def from_string(cls, cell: str) -> "Nb201Arch":
+  def from_string(cls, cell: str) -> Nb201Arch:
     """Parses the benchmark string; raises ``UserError`` naming the problem."""
     if not isinstance(cell, str):
       raise UserError(f"nb201 arch: 'cell' must be a string, got {cell!r}")
