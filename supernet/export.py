@@ -157,12 +157,13 @@ def export_inference(module, variables: Any, input_shape: Sequence[int],
   (batch,) = export.symbolic_shape("batch")
   spec = jax.ShapeDtypeStruct((batch, *input_shape), jnp.float32)
   if platforms is None:
-    wanted = tuple(dict.fromkeys((jax.default_backend(),
-                                  *DEFAULT_PLATFORMS)))
+    # jax.default_backend() says "gpu"; export platforms are "cuda"/"rocm".
+    here = export.default_export_platform()
+    wanted = tuple(dict.fromkeys((here, *DEFAULT_PLATFORMS)))
     try:
       return export.export(fn, platforms=wanted)(spec)
     except Exception:  # noqa: BLE001 - some backend cannot lower: use ours
-      platforms = (jax.default_backend(),)
+      platforms = (here,)
   return export.export(fn, platforms=tuple(platforms))(spec)
 
 

@@ -27,10 +27,7 @@ NB201_CELL = ("|nor_conv_3x3~0|+|skip_connect~0|nor_conv_3x3~1|+"
 def cli_env(tmp_path_factory) -> dict:
   """Environment of CLI subprocesses: CPU, one persistent compile cache."""
   cache = tmp_path_factory.getbasetemp() / "jax_cache"
-  return dict(os.environ, JAX_PLATFORMS="cpu",
-              JAX_COMPILATION_CACHE_DIR=str(cache),
-              JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0.3",
-              JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
+  return dict(os.environ, JAX_PLATFORMS="cpu", SUPERNET_JAX_CACHE=str(cache))
 
 
 def run_cli(args, env, timeout=300) -> subprocess.CompletedProcess:
@@ -39,19 +36,41 @@ def run_cli(args, env, timeout=300) -> subprocess.CompletedProcess:
                         cwd=ROOT, check=False)
 
 
+def smoke_train_args(workdir, arch, data_dir) -> list:
+  """``supernet train`` of the digits smoke config (3 epochs)."""
+  return ["train", "--config", TRAIN_CONFIG + ":smoke", "--arch", arch,
+          "--workdir", workdir, "--no-progress",
+          f"--config.data.data_dir={data_dir}"]
+
+
+def smoke_train_run(tmp_path_factory, data_dir):
+  """The uninterrupted smoke training run, made once per test session.
+
+  tests/test_resume.py compares its killed-and-resumed run against it.
+
+  Returns:
+    ``(workdir, arch_path, completed_process_or_None)``.
+  """
+  base = tmp_path_factory.getbasetemp() / "smoke_train"
+  run, arch = base / "run", base / "arch.json"
+  if (run / "results.json").exists():
+    return str(run), str(arch), None
+  base.mkdir(exist_ok=True)
+  save_arch(DARTS_V2, str(arch))
+  proc = run_cli(smoke_train_args(str(run), str(arch), data_dir),
+                 cli_env(tmp_path_factory))
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  return str(run), str(arch), proc
+
+
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory, digits_data_dir):
   """train (smoke) -> export -> evaluate, once for this module."""
   env = cli_env(tmp_path_factory)
   tmp = tmp_path_factory.mktemp("pipeline")
-  arch = str(tmp / "arch.json")
-  save_arch(DARTS_V2, arch)
-  run = str(tmp / "run")
+  run, arch, train = smoke_train_run(tmp_path_factory, digits_data_dir)
   out = str(tmp / "export")
   data = f"--config.data.data_dir={digits_data_dir}"
-  train = run_cli(["train", "--config", TRAIN_CONFIG + ":smoke", "--arch",
-                   arch, "--workdir", run, "--no-progress", data], env)
-  assert train.returncode == 0, train.stderr[-3000:]
   export = run_cli(["export", "--workdir", run, "--out", out], env)
   assert export.returncode == 0, export.stderr[-3000:]
   evaluate = run_cli(["evaluate", "--export", out], env)
@@ -78,8 +97,9 @@ def test_train_writes_a_complete_run(pipeline):
   assert results["test_examples"] == 355
   assert results["params"] > 0 and results["wall_s"] > 0
   assert results["steps"] == 3 * 22
-  out = pipeline["train"].stdout
-  assert "epoch 3/3" in out and "test accuracy" in out
+  if pipeline["train"] is not None:  # None: test_resume.py made the run
+    out = pipeline["train"].stdout
+    assert "epoch 3/3" in out and "test accuracy" in out
 
 
 def test_evaluate_reproduces_the_training_accuracy_exactly(pipeline):
@@ -187,6 +207,14 @@ def test_export_refuses_a_non_empty_out(pipeline, capsys, tmp_path):
                        "--out", str(out))
   _assert_one_line_error(code, err, "is not empty; pass --overwrite")
   assert os.listdir(out) == ["keep.txt"]
+
+
+def test_export_never_replaces_the_run(pipeline, capsys):
+  before = _snapshot(pipeline["run"])
+  code, _, err = _main(capsys, "export", "--workdir", pipeline["run"],
+                       "--out", pipeline["run"], "--overwrite")
+  _assert_one_line_error(code, err, "would replace the run directory")
+  assert _snapshot(pipeline["run"]) == before
 
 
 def test_export_without_checkpoint(pipeline, capsys, tmp_path):

@@ -212,10 +212,22 @@ def _setup(**kw):
   return module, tx, schedule, state
 
 
-def test_train_step_learns_and_never_recompiles():
+@pytest.fixture(scope="module")
+def tiny():
+  """One jitted step of the tiny net, compiled once for these tests."""
   module, tx, schedule, state = _setup(weight_decay=3e-4, grad_clip=5.0)
   step = make_train_step(module, tx, schedule, steps_per_epoch=2, epochs=10,
                          aux_weight=0.4, drop_path_prob=0.2)
+  return module, state, step
+
+
+def _copy(state):  # the step donates its input state
+  return jax.tree.map(jnp.copy, state)
+
+
+def test_train_step_learns_and_never_recompiles(tiny):
+  _, state, step = tiny
+  state = _copy(state)
   batch = _batch()
   key = jax.random.key(1)
   losses, dps = [], []
@@ -231,26 +243,21 @@ def test_train_step_learns_and_never_recompiles():
   assert "auxiliary" in state.params
 
 
-def test_train_step_is_deterministic_and_uses_the_step_key():
-  module, tx, schedule, state = _setup()
-  step = make_train_step(module, tx, schedule, steps_per_epoch=2, epochs=10,
-                         drop_path_prob=0.5)
-  state = state.replace(step=jnp.asarray(10, jnp.int32))  # dp = 0.25
+def test_train_step_is_deterministic_and_uses_the_step_key(tiny):
+  _, state, step = tiny
+  state = state.replace(step=jnp.asarray(10, jnp.int32))  # dp = 0.1
   batch = _batch()
-
-  def copy():  # the step donates its input state
-    return jax.tree.map(jnp.copy, state)
-
-  s1, m1 = step(copy(), batch, jax.random.key(3))
-  s2, m2 = step(copy(), batch, jax.random.key(3))
-  s3, m3 = step(copy(), batch, jax.random.key(4))
+  s1, m1 = step(_copy(state), batch, jax.random.key(3))
+  s2, m2 = step(_copy(state), batch, jax.random.key(3))
+  s3, m3 = step(_copy(state), batch, jax.random.key(4))
   assert float(m1["train_loss"]) == float(m2["train_loss"])
   jax.tree.map(np.testing.assert_array_equal, s1.params, s2.params)
   assert float(m1["total_loss"]) != float(m3["total_loss"])
+  assert step._cache_size() == 1
 
 
-def test_eval_step_counts_only_real_examples():
-  module, _, _, state = _setup()
+def test_eval_step_counts_only_real_examples(tiny):
+  module, state, _ = tiny
   eval_step = make_eval_step(module)
   batch = _batch(6)
   batch["mask"][4:] = 0.0

@@ -27,7 +27,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       "auxiliary_weight": 0.4, "drop_path_prob": 0.1, "dropout": 0.0,
       "depthwise_impl": "auto", "num_classes": 10, "input_shape": (8, 8, 1)})
   c.train = ml_collections.ConfigDict({
-      "epochs": 20, "optimizer": "sgd", "lr": 0.05, "lr_min": 0.0,
+      "epochs": 10, "optimizer": "sgd", "lr": 0.05, "lr_min": 0.0,
       "momentum": 0.9, "nesterov": False, "weight_decay": 3e-4,
       "schedule": "cosine", "decay_rate": 0.97, "decay_epochs": 1,
       "warmup_epochs": 0, "grad_clip": 5.0, "label_smoothing": 0.0,

@@ -46,8 +46,12 @@ def export_run(workdir: str, out: str, overwrite: bool = False) -> dict:
   """
   from supernet import export
   from supernet.rundir import read_run_config
-  from supernet.train.config import ELASTIC_SPACES
+  from supernet.train.config import ELASTIC_SPACES, train_value
 
+  out_abs, run_abs = os.path.abspath(out), os.path.abspath(workdir)
+  if run_abs == out_abs or run_abs.startswith(out_abs + os.sep):
+    raise UserError(f"--out {out} would replace the run directory "
+                    f"{workdir}; choose another --out")
   export.check_out_dir(out, overwrite)
   config = read_run_config(workdir)
   run_info = os.path.join(workdir, "run.json")
@@ -105,13 +109,14 @@ def export_run(workdir: str, out: str, overwrite: bool = False) -> dict:
   metadata = export.dataset_metadata(info, data)
   results_path = os.path.join(workdir, "results.json")
   epoch = int(tree["epoch"])
+  epochs = int(train_value(config, "epochs"))
   metadata.update({
       "config": config.to_dict(), "space": config.space.name,
       "eval_batch_size": int(data.eval_batch_size),
-      "epoch": epoch, "epochs": int(config.train.epochs), "step": int(step),
+      "epoch": epoch, "epochs": epochs, "step": int(step),
       "source_workdir": os.path.abspath(workdir),
   })
-  if os.path.isfile(results_path) and epoch == int(config.train.epochs):
+  if os.path.isfile(results_path) and epoch == epochs:
     results = _read_json(results_path, "results file")
     metadata["test_accuracy"] = results.get("test_accuracy")
   path = export.write_export(out, arch=arch, module=module,
