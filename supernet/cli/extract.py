@@ -3,9 +3,13 @@
     supernet extract --workdir RUN --arch ARCH.json --out EXPORT
 
 Restores the run's newest checkpoint, re-calibrates BatchNorm for the
-architecture, slices its weights into a standalone static network and writes
-an export directory (architecture, weights, metadata, ``jax.export``
-artifact). ``supernet sample --config CFG`` prints architectures to choose
+architecture (MobileNet; the ViT has none), slices its weights into a
+standalone static network (a MobileNet or a ViT, by the run's space) and
+writes an export directory (architecture, weights, metadata, ``jax.export``
+artifact) that ``supernet evaluate --export`` reads. Bad input (an arch
+outside the run's space or of another family, a workdir that did not train
+an elastic supernet, an existing --out) is a one-line error before anything
+is written. ``supernet sample --config CFG`` prints architectures to choose
 from; ``RUN/subnets.csv`` lists the evaluated ones.
 """
 
@@ -27,13 +31,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+  import os
+
   from supernet.elastic.extract import extract_from_run
-  from supernet.export import write_export
+  from supernet.errors import UserError
+  from supernet.export import check_out_dir, write_export
 
   if args.config_overrides:
-    from supernet.errors import UserError
     raise UserError("extract takes the run's own config; --config.* "
                     "overrides are not allowed")
+  out_abs, run_abs = os.path.abspath(args.out), os.path.abspath(args.workdir)
+  if run_abs == out_abs or run_abs.startswith(out_abs + os.sep):
+    raise UserError(f"--out {args.out} would replace the run directory "
+                    f"{args.workdir}; choose another --out")
+  check_out_dir(args.out, args.overwrite)  # fail before the slow part
   out = extract_from_run(args.workdir, args.arch, args.bn_batches)
   write_export(args.out, arch=out["arch"], module=out["module"],
                variables=out["variables"], input_shape=out["input_shape"],

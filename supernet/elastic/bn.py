@@ -6,6 +6,11 @@ sub-network is evaluated its statistics are re-estimated (as in Once-for-All):
 the mean of the per-batch means and variances over a few training batches,
 with BatchNorm in training mode. These are pure functions returning new
 ``batch_stats``; nothing is updated in place.
+
+The elastic ViT has no BatchNorm (LayerNorm normalises each token with its
+own statistics, over the sub-network's active channels), so for it
+re-calibration is a no-op: both functions return ``batch_stats`` unchanged
+(empty) without running the network.
 """
 
 from __future__ import annotations
@@ -48,9 +53,18 @@ def merge_stats(batch_stats: Tree, moments: Tree) -> Tree:
   return flax.traverse_util.unflatten_dict(flat)
 
 
+def uses_batch_norm(model: Any) -> bool:
+  """Whether an elastic supernet has BatchNorm statistics to re-calibrate."""
+  from supernet.elastic.family import family_of
+  return family_of(model).batch_norm
+
+
 def recalibrate_bn(model: Any, params: Tree, batch_stats: Tree, arch: Any,
                    images: Iterable[jax.Array]) -> Tree:
   """Re-estimated ``batch_stats`` of the sub-network ``arch`` (discrete view).
+
+  A no-op for a supernet without BatchNorm (the ViT): ``batch_stats`` is
+  returned as it is.
 
   Args:
     model: an elastic supernet module.
@@ -64,6 +78,8 @@ def recalibrate_bn(model: Any, params: Tree, batch_stats: Tree, arch: Any,
   Returns:
     New ``batch_stats``.
   """
+  if not uses_batch_norm(model):
+    return batch_stats
   step = jax.jit(lambda p, s, x: batch_moments(model, p, s, x, arch))
   total, count = None, 0
   for x in images:
@@ -79,6 +95,8 @@ def recalibrate_bn_masked(model: Any, params: Tree, batch_stats: Tree,
                           masks: Any, images: jax.Array) -> Tree:
   """Re-estimated ``batch_stats`` for the masked view (traceable, vmappable).
 
+  A no-op for a supernet without BatchNorm (the ViT).
+
   Args:
     model: an elastic supernet module.
     params: its parameters.
@@ -89,6 +107,8 @@ def recalibrate_bn_masked(model: Any, params: Tree, batch_stats: Tree,
   Returns:
     New ``batch_stats`` (same structure).
   """
+  if not uses_batch_norm(model):
+    return batch_stats
   shapes = jax.eval_shape(
       lambda x: batch_moments(model, params, batch_stats, x, masks), images[0])
   zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)

@@ -105,6 +105,36 @@ def population_masks(space: ElasticMobileNetSpace,
   return jax.vmap(lambda t: masks_from_tokens(space, t))(tokens)
 
 
+def bounds_for_dimensions(cards: Sequence[int], token_dims: Sequence[str],
+                          elastic: Sequence[str], valid: Sequence[str]
+                          ) -> tuple[np.ndarray, np.ndarray]:
+  """Sampling bounds of tokens, given the elastic dimension of each token.
+
+  Shared by every elastic family: a token whose dimension is not elastic is
+  pinned to its largest choice.
+
+  Args:
+    cards: number of choices of each token.
+    token_dims: the elastic dimension each token belongs to.
+    elastic: names from ``valid`` that may take any choice.
+    valid: the family's dimension names (a typo is a one-line UserError).
+
+  Returns:
+    ``(lo, hi)`` int32 arrays of shape ``(num_tokens,)``, inclusive bounds.
+  """
+  unknown = set(elastic) - set(valid)
+  if unknown:
+    from supernet.errors import UserError
+    raise UserError(f"unknown elastic dimension(s) {sorted(unknown)}; valid: "
+                    f"{list(valid)}")
+  hi = np.asarray(cards, np.int32) - 1
+  lo = hi.copy()
+  for i, dim in enumerate(token_dims):
+    if dim in elastic:
+      lo[i] = 0
+  return lo, hi
+
+
 def token_bounds(space: ElasticMobileNetSpace,
                  elastic: Sequence[str] = DIMENSIONS
                  ) -> tuple[np.ndarray, np.ndarray]:
@@ -121,22 +151,12 @@ def token_bounds(space: ElasticMobileNetSpace,
   Returns:
     ``(lo, hi)`` int32 arrays of shape ``(num_tokens,)``, inclusive bounds.
   """
-  unknown = set(elastic) - set(DIMENSIONS)
-  if unknown:
-    from supernet.errors import UserError
-    raise UserError(f"unknown elastic dimension(s) {sorted(unknown)}; valid: "
-                    f"{list(DIMENSIONS)}")
-  cards = np.asarray(space.cardinalities(), np.int32)
-  hi = cards - 1
-  lo = hi.copy()
   dims = ["resolution", "width"]
   for _ in range(space.num_stages):
     dims.append("depth")
     dims += ["kernel", "expand"] * space.max_depth
-  for i, dim in enumerate(dims):
-    if dim in elastic:
-      lo[i] = 0
-  return lo, hi
+  return bounds_for_dimensions(space.cardinalities(), dims, elastic,
+                               DIMENSIONS)
 
 
 def sample_tokens(key: jax.Array, lo: jax.Array, hi: jax.Array,

@@ -213,9 +213,12 @@ class ElasticMobileNet(nn.Module):
     return nn.Dense(self.num_classes, name="classifier")(h)
 
 
-def init_supernet(model: ElasticMobileNet, key: jax.Array,
+def init_supernet(model: nn.Module, key: jax.Array,
                   image_shape: tuple[int, int, int]) -> dict[str, Any]:
   """Initial variables (``params``, ``batch_stats``) of the largest network.
+
+  Works for any elastic supernet whose ``__call__`` takes ``(x, arch,
+  train)``; one without BatchNorm (the ViT) has ``params`` only.
 
   Args:
     model: the supernet module.

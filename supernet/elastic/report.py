@@ -43,7 +43,9 @@ def write_subnets_csv(path: str, rows: Sequence[dict[str, Any]]) -> None:
 
 
 def plot_accuracy_vs_macs(path: str, rows: Sequence[dict[str, Any]],
-                          title: str, baseline: float | None = None) -> None:
+                          title: str, baseline: float | None = None,
+                          ylabel: str = "test accuracy (BN re-calibrated)"
+                          ) -> None:
   """Scatter of accuracy against MACs, largest and smallest marked."""
   import matplotlib
   matplotlib.use("Agg")
@@ -59,7 +61,7 @@ def plot_accuracy_vs_macs(path: str, rows: Sequence[dict[str, Any]],
   if baseline is not None:
     ax.axhline(baseline, color="grey", ls="--", lw=1, label="linear baseline")
   ax.set_xlabel("MMACs")
-  ax.set_ylabel("test accuracy (BN re-calibrated)")
+  ax.set_ylabel(ylabel)
   ax.set_title(title, fontsize=9)
   ax.grid(alpha=0.3)
   ax.legend(fontsize=7)

@@ -11,6 +11,10 @@ the other sub-networks (resolution included) are sampled with ``jax.random``
 inside the step and run side by side in the masked view under ``jax.vmap``.
 Which choices may be sampled (progressive shrinking) are arrays in the state,
 so changing phase does not recompile either.
+
+The same step trains every elastic family (MobileNet, ViT): the family
+(:mod:`supernet.elastic.family`) turns tokens into masks; a family without
+BatchNorm has empty ``batch_stats``.
 """
 
 from __future__ import annotations
@@ -24,8 +28,7 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from supernet.elastic.masks import DIMENSIONS, masks_from_tokens, sample_tokens
-from supernet.elastic.mbv import ElasticMobileNet
+from supernet.elastic.masks import DIMENSIONS, sample_tokens
 from supernet.errors import UserError
 
 Batch = dict[str, jax.Array]
@@ -39,7 +42,8 @@ class TrainState:
   Attributes:
     step: number of updates done.
     params: supernet weights.
-    batch_stats: BatchNorm running statistics (from the largest network).
+    batch_stats: BatchNorm running statistics (from the largest network;
+      empty for a family without BatchNorm).
     opt_state: optimiser state.
     token_lo: lowest token each decision may be sampled at (inclusive).
     token_hi: highest token each decision may be sampled at (inclusive).
@@ -61,12 +65,19 @@ class TrainState:
     return cls(**tree)
 
 
+# Weight matrices of the ViT supernet (flat parameter names).
+_VIT_MATRICES = ("patch_embed", "head")
+_VIT_MATRIX_SUFFIXES = ("_qkv", "_proj", "_fc1", "_fc2")
+
+
 def _decay_mask(params: Any) -> Any:
-  """Weight decay on convolution and dense kernels only (not BN, biases,
-  kernel transformation matrices)."""
+  """Weight decay on convolution and dense kernels only (not BN/LayerNorm,
+  biases, position embeddings, kernel transformation matrices)."""
+  def decays(name: str) -> bool:
+    return (name in ("kernel", "dw_kernel") or name in _VIT_MATRICES
+            or name.endswith(_VIT_MATRIX_SUFFIXES))
   flat = flax.traverse_util.flatten_dict(params)
-  return flax.traverse_util.unflatten_dict(
-      {k: k[-1] in ("kernel", "dw_kernel") for k in flat})
+  return flax.traverse_util.unflatten_dict({k: decays(k[-1]) for k in flat})
 
 
 def make_optimizer(cfg: ml_collections.ConfigDict, total_steps: int,
@@ -119,7 +130,9 @@ def make_optimizer(cfg: ml_collections.ConfigDict, total_steps: int,
   return optax.chain(*parts)
 
 
-def parse_phases(phases: Sequence[str]) -> list[tuple[int, tuple[str, ...]]]:
+def parse_phases(phases: Sequence[str],
+                 dimensions: Sequence[str] = DIMENSIONS
+                 ) -> list[tuple[int, tuple[str, ...]]]:
   """Parses progressive-shrinking phases ``"EPOCH:dim,dim"`` (sorted by epoch).
 
   ``"all"`` means every dimension; an empty list of dimensions trains the
@@ -127,6 +140,7 @@ def parse_phases(phases: Sequence[str]) -> list[tuple[int, tuple[str, ...]]]:
 
   Args:
     phases: e.g. ``("0:resolution", "4:resolution,kernel", "8:all")``.
+    dimensions: the family's elastic dimensions (default: the MobileNet's).
 
   Returns:
     ``[(start_epoch, elastic_dimensions), ...]``; empty when ``phases`` is.
@@ -142,11 +156,11 @@ def parse_phases(phases: Sequence[str]) -> list[tuple[int, tuple[str, ...]]]:
       raise UserError(f"train.phases: {text!r} must read 'EPOCH:dim,dim'")
     names = tuple(d.strip() for d in dims.split(",") if d.strip())
     if names == ("all",):
-      names = DIMENSIONS
-    bad = [d for d in names if d not in DIMENSIONS]
+      names = tuple(dimensions)
+    bad = [d for d in names if d not in dimensions]
     if bad:
       raise UserError(f"train.phases: unknown dimension(s) {bad} in {text!r}; "
-                      f"valid: {list(DIMENSIONS) + ['all']}")
+                      f"valid: {list(dimensions) + ['all']}")
     out.append((epoch, names))
   out.sort()
   if out and out[0][0] != 0:
@@ -155,9 +169,11 @@ def parse_phases(phases: Sequence[str]) -> list[tuple[int, tuple[str, ...]]]:
 
 
 def phase_dimensions(phases: Sequence[tuple[int, tuple[str, ...]]],
-                     epoch: int) -> tuple[str, ...]:
-  """The elastic dimensions trained at ``epoch`` (all, without phases)."""
-  dims = DIMENSIONS
+                     epoch: int, dimensions: Sequence[str] = DIMENSIONS
+                     ) -> tuple[str, ...]:
+  """The elastic dimensions trained at ``epoch`` (all ``dimensions``, without
+  phases)."""
+  dims = tuple(dimensions)
   for start, names in phases:
     if epoch >= start:
       dims = names
@@ -193,14 +209,14 @@ def _accuracy(logits: jax.Array, labels: jax.Array, weights: jax.Array
   return jnp.sum(hits * weights) / jnp.maximum(jnp.sum(weights), 1.0)
 
 
-def make_train_step(model: ElasticMobileNet, tx: optax.GradientTransformation,
+def make_train_step(model: Any, tx: optax.GradientTransformation,
                     cfg: ml_collections.ConfigDict
                     ) -> Callable[[TrainState, Batch, jax.Array],
                                   tuple[TrainState, Metrics]]:
   """The (un-jitted) sandwich-rule training step.
 
   Args:
-    model: the elastic supernet.
+    model: the elastic supernet (any family).
     tx: its optimiser.
     cfg: ``config.train`` with ``num_random_subnets`` (N), ``sandwich`` (also
       train the smallest), ``distill_alpha`` (weight of the soft-target loss
@@ -211,7 +227,9 @@ def make_train_step(model: ElasticMobileNet, tx: optax.GradientTransformation,
     ``train_step(state, batch, key) -> (state, metrics)``; ``key`` is folded
     with ``state.step``, so one key serves the whole run.
   """
+  from supernet.elastic.family import family_of
   space = model.space
+  masks_from_tokens = family_of(model).masks_from_tokens
   largest = space.largest()
   num_random = int(cfg.get("num_random_subnets", 2))
   sandwich = bool(cfg.get("sandwich", True))
@@ -230,7 +248,8 @@ def make_train_step(model: ElasticMobileNet, tx: optax.GradientTransformation,
           {"params": params, "batch_stats": state.batch_stats}, images,
           largest, train=True, mutable=["batch_stats"])
       loss = cross_entropy(logits, labels, weights, smoothing)
-      return loss, (logits, updates["batch_stats"])
+      # A family without BatchNorm updates nothing (its batch_stats is {}).
+      return loss, (logits, updates.get("batch_stats", state.batch_stats))
 
     (t_loss, (t_logits, batch_stats)), grads = jax.value_and_grad(
         teacher_loss, has_aux=True)(state.params)
@@ -269,19 +288,19 @@ def make_train_step(model: ElasticMobileNet, tx: optax.GradientTransformation,
   return train_step
 
 
-def create_train_state(model: ElasticMobileNet, key: jax.Array,
+def create_train_state(model: Any, key: jax.Array,
                        image_shape: tuple[int, int, int],
                        tx: optax.GradientTransformation,
                        bounds: tuple[Any, Any]) -> TrainState:
   """A fresh state: initial weights of the largest network, optimiser state.
 
   Args:
-    model: the elastic supernet.
+    model: the elastic supernet (any family).
     key: PRNG key for the weights.
     image_shape: ``(H, W, C)`` of the training images.
     tx: the optimiser.
-    bounds: ``(token_lo, token_hi)`` sampling bounds
-      (:func:`~supernet.elastic.masks.token_bounds`).
+    bounds: ``(token_lo, token_hi)`` sampling bounds (the family's
+      ``token_bounds``, e.g. :func:`~supernet.elastic.masks.token_bounds`).
 
   Returns:
     The state at step 0.
@@ -290,7 +309,7 @@ def create_train_state(model: ElasticMobileNet, key: jax.Array,
   variables = init_supernet(model, key, image_shape)
   params = variables["params"]
   return TrainState(step=jnp.zeros((), jnp.int32), params=params,
-                    batch_stats=variables["batch_stats"],
+                    batch_stats=variables.get("batch_stats", {}),
                     opt_state=tx.init(params),
                     token_lo=jnp.asarray(bounds[0], jnp.int32),
                     token_hi=jnp.asarray(bounds[1], jnp.int32))

@@ -5,6 +5,11 @@ devices, progressive-shrinking phases, channel re-ordering, resumable
 checkpoints, per-epoch summaries, and a final report of the largest,
 smallest and random sub-networks after BN re-calibration (``subnets.csv``,
 ``accuracy_vs_macs.png``, ``results.json``).
+
+One loop serves every elastic family (``elastic_mbv``, ``elastic_vit``): the
+family (:mod:`supernet.elastic.family`) supplies the module, the token bounds
+of each progressive-shrinking phase, costs and whether there is BatchNorm to
+re-calibrate (the ViT has none) or channels to re-order (the MobileNet).
 """
 
 from __future__ import annotations
@@ -18,9 +23,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from supernet.elastic.layout import mbv_costs, mbv_layout
-from supernet.elastic.masks import token_bounds
-from supernet.elastic.mbv import ElasticMobileNet
+from supernet.elastic.family import ElasticFamily, build_supernet
 from supernet.elastic.step import (
   TrainState,
   create_train_state,
@@ -30,42 +33,27 @@ from supernet.elastic.step import (
   phase_dimensions,
 )
 from supernet.errors import UserError
-from supernet.spaces import make_space
-from supernet.spaces.elastic import ElasticMobileNetSpace
-
-# Elastic dimensions whose first-k slices re-ordering improves.
-_REORDER_DIMS = ("expand", "width")
 
 
 def build_model(config: ml_collections.ConfigDict, num_classes: int
-                ) -> tuple[ElasticMobileNet, ElasticMobileNetSpace]:
+                ) -> tuple[Any, Any]:
   """The supernet and its space from an experiment config.
 
   Args:
-    config: with ``space`` (an ``elastic_mbv`` space) and ``model``
-      (``kernel_transform``, ``depthwise_impl``, ``bn_momentum``,
-      ``bn_epsilon``).
+    config: with ``space`` (an ``elastic_mbv`` or ``elastic_vit`` space) and
+      ``model`` (MobileNet: ``kernel_transform``, ``depthwise_impl``,
+      ``bn_momentum``, ``bn_epsilon``; the ViT takes none).
     num_classes: classifier outputs (from the dataset).
 
   Returns:
     ``(model, space)``.
   """
-  space = make_space(config.space.name, config.space)
-  if not isinstance(space, ElasticMobileNetSpace):
-    raise UserError(f"elastic training needs space 'elastic_mbv', got "
-                    f"{config.space.name!r}")
-  m = config.get("model", ml_collections.ConfigDict())
-  model = ElasticMobileNet(
-      space, num_classes, kernel_transform=bool(m.get("kernel_transform",
-                                                      False)),
-      dw_impl=m.get("depthwise_impl", "auto"),
-      bn_momentum=float(m.get("bn_momentum", 0.9)),
-      bn_epsilon=float(m.get("bn_epsilon", 1e-5)))
+  _, model, space = build_supernet(config, num_classes)
   return model, space
 
 
-def _bounds(space, dims):
-  lo, hi = token_bounds(space, dims)
+def _bounds(family: ElasticFamily, space, dims):
+  lo, hi = family.token_bounds(space, dims)
   return jnp.asarray(lo), jnp.asarray(hi)
 
 
@@ -96,26 +84,35 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
 
   from supernet.data import load_dataset
   from supernet.elastic.population import evaluate_population, stack_eval
-  from supernet.elastic.reorder import reorder_channels
   from supernet.parallel import make_mesh, replicate, shard_batch
   from supernet.rundir import RunDir
 
   run = RunDir(workdir, config, "train")
   data = load_dataset(config.data)
   info = data.info
-  model, space = build_model(config, info.num_classes)
+  family, model, space = build_supernet(config, info.num_classes)
   mesh = make_mesh()
   tc = config.train
   steps_per_epoch = data.steps_per_epoch()
   epochs = int(tc.epochs)
   tx = make_optimizer(config.optim, epochs * steps_per_epoch, steps_per_epoch)
-  phases = parse_phases(tc.get("phases", ()))
+  dimensions = family.dimensions
+  phases = parse_phases(tc.get("phases", ()), dimensions)
+  reorder = bool(tc.get("reorder_channels", False))
+  if reorder and family.reorder_channels is None:
+    raise UserError(f"train.reorder_channels: not supported for "
+                    f"{family.space_name}; set it to false")
   key_init, key_step, key_eval = jax.random.split(
       jax.random.key(int(config.seed)), 3)
-  state = create_train_state(model, key_init, info.image_shape, tx,
-                             _bounds(space, phase_dimensions(phases, 0)))
-  restored = run.checkpoints.restore_latest(state.to_tree())
-  if restored is not None:
+  bounds = _bounds(family, space, phase_dimensions(phases, 0, dimensions))
+  if run.checkpoints.latest_step() is None:
+    state = create_train_state(model, key_init, info.image_shape, tx, bounds)
+  else:
+    # Resuming: shapes are all the restore needs, and initialising the
+    # weights (one compiled random sampler per shape) costs seconds.
+    template = jax.eval_shape(lambda k: create_train_state(
+        model, k, info.image_shape, tx, bounds), key_init)
+    restored = run.checkpoints.restore_latest(template.to_tree())
     state = TrainState.from_tree(restored[1])
     run.metrics.truncate_after(int(restored[0]))
   start_epoch = int(state.step) // steps_per_epoch
@@ -126,16 +123,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
   train_seconds = 0.0
 
   for epoch in range(start_epoch, epochs):
-    dims = phase_dimensions(phases, epoch)
-    previous = phase_dimensions(phases, epoch - 1) if epoch else ()
-    if (tc.get("reorder_channels", False) and epoch > 0
-        and any(d in dims and d not in previous for d in _REORDER_DIMS)):
-      params, stats, opt_state = reorder_channels(
+    dims = phase_dimensions(phases, epoch, dimensions)
+    previous = (phase_dimensions(phases, epoch - 1, dimensions) if epoch
+                else ())
+    if (reorder and epoch > 0 and any(d in dims and d not in previous
+                                      for d in family.reorder_dims)):
+      params, stats, opt_state = family.reorder_channels(
           space, state.params, state.batch_stats, state.opt_state)
       state = replicate(state.replace(params=params, batch_stats=stats,
                                       opt_state=opt_state), mesh)
       tqdm.write(f"epoch {epoch}: channels re-ordered by importance")
-    lo, hi = _bounds(space, dims)
+    lo, hi = _bounds(family, space, dims)
     state = state.replace(token_lo=replicate(lo, mesh),
                           token_hi=replicate(hi, mesh))
     t0 = time.perf_counter()
@@ -170,8 +168,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
   archs = [space.largest(), space.smallest()] + space.sample_many(
       key_eval, int(ev.num_random))
   kinds = ["largest", "smallest"] + ["random"] * int(ev.num_random)
-  calib = jnp.stack([jnp.asarray(b["image"]) for b, _ in zip(
-      data.train_batches(0, int(config.seed)), range(int(ev.bn_batches)))])
+  bn_batches = int(ev.bn_batches) if family.batch_norm else 0
+  calib = None  # no BatchNorm: nothing to re-calibrate
+  if family.batch_norm:
+    calib = jnp.stack([jnp.asarray(b["image"]) for b, _ in zip(
+        data.train_batches(0, int(config.seed)), range(bn_batches))])
   evals = stack_eval(list(data.eval_batches("test")))
   t0 = time.perf_counter()
   accs = evaluate_population(model, state.params, state.batch_stats, archs,
@@ -179,8 +180,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
   eval_seconds = time.perf_counter() - t0
   rows = []
   for kind, arch, acc in zip(kinds, archs, accs):
-    cost = mbv_costs(mbv_layout(space, arch), info.image_shape[-1],
-                     info.num_classes)
+    cost = family.costs(space, arch, info.image_shape[-1], info.num_classes)
     rows.append({"kind": kind, "accuracy": float(acc), "macs": cost["macs"],
                  "params": cost["params"], "arch": arch.dumps()})
   from supernet.elastic import report
@@ -189,13 +189,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
   if config.get("baseline", {}).get("linear", False):
     baseline = report.linear_baseline(data.raw_arrays("train"),
                                       data.raw_arrays("test"))
+  recalibrated = " after BN re-calibration" if family.batch_norm else ""
   report.plot_accuracy_vs_macs(
       run.path("accuracy_vs_macs.png"), rows,
-      f"{info.name}: {len(rows)} sub-networks after BN re-calibration",
-      baseline)
+      f"{info.name} ({family.space_name}): {len(rows)} sub-networks"
+      f"{recalibrated}", baseline,
+      ylabel="test accuracy" + (" (BN re-calibrated)" if family.batch_norm
+                                else ""))
   random_accs = [r["accuracy"] for r in rows if r["kind"] == "random"]
   results = {
       "dataset": info.name,
+      "space": family.space_name,
       "epochs": epochs,
       "steps": int(state.step),
       "train_seconds_this_session": train_seconds,
@@ -214,7 +218,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
           [r["macs"] for r in rows], [r["accuracy"] for r in rows]),
       "linear_baseline_accuracy": baseline,
       "num_subnets": len(rows),
-      "bn_batches": int(ev.bn_batches),
+      "bn_batches": bn_batches,
   }
   run.write_json("results.json", results)
   tqdm.write(json.dumps(results, indent=1, default=float))

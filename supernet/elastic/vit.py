@@ -12,6 +12,7 @@ both views agree to float tolerance.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import flax.linen as nn
@@ -20,7 +21,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from supernet.elastic.layers import resize_images
+from supernet.elastic.masks import bounds_for_dimensions
 from supernet.spaces.elastic import ElasticTransformerSpace, ElasticVitArch
+
+# Names of the ViT's elastic dimensions (progressive shrinking enables them in
+# turn; the order is a sensible default: depth first, width last).
+VIT_DIMENSIONS = ("depth", "heads", "mlp_ratio", "embed")
 
 
 class VitMasks(NamedTuple):
@@ -69,6 +75,24 @@ def vit_arch_masks(space: ElasticTransformerSpace, arch: ElasticVitArch
                    ) -> VitMasks:
   """Masks of one architecture (host side)."""
   return vit_masks_from_tokens(space, jnp.asarray(space.encode(arch)))
+
+
+def vit_token_bounds(space: ElasticTransformerSpace,
+                     elastic: Sequence[str] = VIT_DIMENSIONS
+                     ) -> tuple[np.ndarray, np.ndarray]:
+  """Lowest and highest token of each decision when only ``elastic`` vary.
+
+  Args:
+    space: the elastic transformer space.
+    elastic: names from :data:`VIT_DIMENSIONS` that may take any choice; the
+      others are pinned to their largest choice.
+
+  Returns:
+    ``(lo, hi)`` int32 arrays of shape ``(num_tokens,)``, inclusive bounds.
+  """
+  dims = ["embed", "depth"] + ["heads", "mlp_ratio"] * space.max_depth
+  return bounds_for_dimensions(space.cardinalities(), dims, elastic,
+                               VIT_DIMENSIONS)
 
 
 def _layer_norm(x, scale, bias, mask, eps=1e-6):
