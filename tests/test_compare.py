@@ -77,6 +77,8 @@ def test_compare_smoke_writes_the_report(tmp_path, capsys):
     ([":smoke", "--config.evaluator.device=pixel9"], "pixel3"),
     ([":smoke", "--config.constrained.strategies=('rae',)"], "'rae'"),
     ([":smoke", "--config.budget=0"], "budget"),
+    ([":smoke", "--config.strategies.darts.num_seeds=3",
+      "--config.run_strategies=('random','darts')"], "exceeds num_seeds=2"),
     ([":smoke", "--config.budgett=5"], "does not exist"),
     ([":cifar11"], "unknown variant"),
 ])
@@ -107,13 +109,19 @@ def test_a_oneshot_search_takes_its_slot_in_the_comparison(tmp_path,
   monkeypatch.setitem(STRATEGIES, "fake_darts",
                       StrategyEntry("oneshot", stand_in))
   config = load_config(COMPARE + ":smoke")
-  config.strategies.darts = {"strategy": "fake_darts", "hparams": {"op": 3}}
+  config.strategies.darts = {"strategy": "fake_darts", "hparams": {"op": 3},
+                             "num_seeds": 1, "note": "a stand-in"}
   config.run_strategies = ("random", "darts")
   config.constrained.enabled = False
   result = run_comparison(config, str(tmp_path / "out"), progress=False)
   (exp,) = result.experiments
+  # num_seeds runs the first seed(s) of the comparison only.
   darts = exp.by_label("darts")
-  assert len(darts) == 2 and all(len(r.results) == 1 for r in darts)
+  assert [r.seed for r in darts] == [0] and len(darts[0].results) == 1
+  assert len(exp.by_label("random")) == 2
+  report = open(tmp_path / "out" / "report.md").read()
+  assert "darts runs the first 1 of them" in report
+  assert "darts: a stand-in" in report
   all_conv3 = ("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+"
                "|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|")
   assert darts[0].archs == [all_conv3]

@@ -6,17 +6,32 @@ derives the architecture to ``workdir/arch.json``. Killing it at any moment
 and running it again with the same workdir resumes from the newest complete
 checkpoint and ends bitwise identical (on the CPU) to an uninterrupted run:
 data order is a function of (seed, epoch) and step keys of (seed, step).
+
+Hardware-aware search (ProxylessNAS / FBNet): with
+``search.latency_penalty.weight > 0`` the architecture loss gains
+``weight * E[latency]``, the expected latency of the cell under the softmax
+of its alphas with per-op latencies fitted to a NAS-Bench-201 device column
+(:func:`nb201_op_latency`, :func:`expected_latency`). The penalty depends on
+the alphas only, so it enters as an optax transformation in front of the
+architecture optimiser (:func:`latency_penalty`); the search step and its
+three hypergradients are unchanged.
+
+:func:`run_oneshot` runs the same steps inside ``supernet compare``.
 """
 
 from __future__ import annotations
 
+import copy
+import functools
+import json
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+import optax
 
 from supernet import parallel
 from supernet.data import load_dataset
@@ -47,6 +62,7 @@ def check_search_config(config: ml_collections.ConfigDict) -> None:
     raise UserError("search.mixing='pc_darts' needs the darts space")
   if s.epochs < 1:
     raise UserError("search.epochs must be >= 1")
+  penalty_op_latency(config)  # a bad latency_penalty section fails here
 
 
 def derive_arch(config: ml_collections.ConfigDict, alphas) -> Arch:
@@ -86,6 +102,13 @@ class SearchSetup:
         self.total_steps)
     a = o.arch
     self.arch_tx = bilevel.arch_optimizer(a.lr, a.b1, a.b2, a.weight_decay)
+    # Hardware-aware search: None (and the optimiser untouched) unless
+    # search.latency_penalty.weight > 0.
+    self.op_latency = penalty_op_latency(config)
+    if self.op_latency is not None:
+      self.arch_tx = optax.chain(
+          latency_penalty(float(s.latency_penalty.weight), self.op_latency),
+          self.arch_tx)
     self.step_fn = bilevel.make_search_step(
         self.model, hypergradient=s.hypergradient, mixing=s.mixing,
         weight_tx=self.weight_tx, arch_tx=self.arch_tx,
@@ -193,6 +216,9 @@ def run_search(config: ml_collections.ConfigDict, workdir: str,
     arch = derive_arch(config, state.alphas)
     row = {"epoch": epoch + 1, **means, "search_val_loss": val["loss"],
            "search_val_acc": val["acc"], "wall_s": time.time() - t_start}
+    if setup.op_latency is not None:
+      row["expected_latency_ms"] = float(expected_latency(state.alphas,
+                                                          setup.op_latency))
     run.metrics.log(step, row)
     run.checkpoints.save(step, {"state": state, "history":
                                 _history_array(history, epochs)})
@@ -261,40 +287,231 @@ def search_summary(workdir: str) -> dict[str, Any]:
           if os.path.exists(os.path.join(workdir, n))}
 
 
+# --------------------------------------------------------------------------
+# Hardware-aware search: a differentiable expected-latency penalty.
+
+class OpLatency(NamedTuple):
+  """An additive latency model of NAS-Bench-201 cells on one device.
+
+  ``latency(cell) ~= base_ms + sum_e per_op_ms[e, op_e]``.
+
+  Attributes:
+    base_ms: the intercept (the skeleton; may be negative, it is a fit).
+    per_op_ms: ``float32[edges, ops]``, ``0`` for ``none`` (the reference).
+    r2: coefficient of determination of the fit over all 15,625 cells.
+    device: the latency column it was fitted to.
+  """
+
+  base_ms: float
+  per_op_ms: np.ndarray
+  r2: float
+  device: str
+
+
+@functools.lru_cache(maxsize=8)
+def nb201_op_latency(device: str, data_path: str = "") -> OpLatency:
+  """Per-edge, per-op latencies fitted to a NAS-Bench-201 device column.
+
+  The table gives the latency of whole cells only; least squares over all
+  15,625 cells on one-hot op indicators gives the lookup table an expected
+  latency needs (FBNet's per-op LUT). The fit is good, not exact: ``r2`` is
+  0.89 on ``pixel3``, 1.0 on ``eyeriss``.
+
+  Args:
+    device: a latency column of the table (e.g. ``pixel3``).
+    data_path: the table (``""``: the copy shipped in the package).
+
+  Returns:
+    The fitted model.
+  """
+  from supernet.benchmarks.nb201 import cell_tokens, load_nb201
+  table = load_nb201(data_path or None)
+  y = table.latency_column(device)
+  tokens = np.array([cell_tokens(a) for a in table.archs])
+  n, edges, ops = len(tokens), len(nb201_space.EDGES), len(nb201_space.OPS)
+  onehot = np.zeros((n, edges, ops))
+  onehot[np.arange(n)[:, None], np.arange(edges), tokens] = 1.0
+  # Column 0 of every edge ("none") is the reference level: dropping it
+  # makes the design full rank next to the intercept.
+  design = np.hstack([np.ones((n, 1)), onehot[:, :, 1:].reshape(n, -1)])
+  coef, *_ = np.linalg.lstsq(design, y, rcond=None)
+  residual = y - design @ coef
+  per_op = np.zeros((edges, ops), np.float32)
+  per_op[:, 1:] = coef[1:].reshape(edges, ops - 1)
+  return OpLatency(float(coef[0]), per_op,
+                   float(1.0 - residual.var() / y.var()), device)
+
+
+def expected_latency(alphas: dict[str, jax.Array], op_latency: OpLatency
+                     ) -> jax.Array:
+  """Expected latency (ms) of the cell under the softmax of its alphas.
+
+  ``E[latency] = base_ms + sum_e sum_k softmax(alpha_e)_k * per_op_ms[e, k]``
+  whatever the mixing rule: it is the mean latency of the categorical
+  distribution over cells the alphas define, which the derived cell (argmax
+  per edge) is the mode of.
+
+  Args:
+    alphas: architecture logits with a ``"cell"`` ``(edges, ops)`` entry.
+    op_latency: the per-op model (:func:`nb201_op_latency`).
+
+  Returns:
+    A scalar, differentiable in the alphas.
+  """
+  probs = jax.nn.softmax(alphas["cell"], axis=-1)
+  return op_latency.base_ms + jnp.sum(probs * op_latency.per_op_ms)
+
+
+def latency_penalty(weight: float, op_latency: OpLatency
+                    ) -> optax.GradientTransformation:
+  """Adds ``weight * d E[latency] / d alphas`` to the architecture gradient.
+
+  Chained in front of the architecture optimiser, this is the gradient of
+  ``L_val + weight * E[latency]``: the penalty does not depend on the
+  weights, so its hypergradient is its plain gradient whichever of
+  ``first``/``second``/``exact`` the step uses.
+
+  Args:
+    weight: the penalty coefficient (per ms).
+    op_latency: the per-op model.
+
+  Returns:
+    An optax transformation that needs ``params`` (the alphas).
+  """
+
+  def init_fn(params):
+    del params
+    return optax.EmptyState()
+
+  def update_fn(updates, state, params=None):
+    if params is None:
+      raise ValueError("latency_penalty needs the alphas as params")
+    grad = jax.grad(expected_latency)(params, op_latency)
+    return jax.tree.map(lambda u, g: u + weight * g, updates, grad), state
+
+  return optax.GradientTransformation(init_fn, update_fn)
+
+
+def penalty_op_latency(config: ml_collections.ConfigDict) -> OpLatency | None:
+  """The per-op model of ``config.search.latency_penalty``, or ``None``.
+
+  Fields: ``weight`` (0 or absent: no penalty), ``device`` (a NAS-Bench-201
+  latency column), ``data_path`` (``""``: the shipped table).
+  """
+  section = config.search.get("latency_penalty")
+  if section is None:
+    return None
+  weight = section.get("weight", 0.0)
+  if isinstance(weight, bool) or not isinstance(weight, (int, float)) or (
+      weight < 0):
+    raise UserError(f"search.latency_penalty.weight must be a number >= 0, "
+                    f"got {weight!r}")
+  if not weight:
+    return None
+  if config.space.name != "nb201":
+    raise UserError("search.latency_penalty needs the nb201 space (its "
+                    "per-op latencies come from a NAS-Bench-201 device "
+                    "column)")
+  return nb201_op_latency(str(section.get("device", "")),
+                          str(section.get("data_path", "") or ""))
+
+
+# --------------------------------------------------------------------------
+# The gradient search as a one-shot strategy of ``supernet compare``.
+
+# Setups (data, jitted step) by config without its seed: the seeds of one
+# comparison share one compilation. One entry, so memory stays bounded.
+_SETUP_CACHE: dict[str, SearchSetup] = {}
+
+
+def _shared_setup(config: ml_collections.ConfigDict) -> SearchSetup:
+  doc = config.to_dict()
+  doc.pop("seed", None)
+  key = json.dumps(doc, sort_keys=True, default=str)
+  if key not in _SETUP_CACHE:
+    _SETUP_CACHE.clear()
+    _SETUP_CACHE[key] = SearchSetup(config)
+  # Seed-dependent parts (init, step keys, data order) read setup.config.
+  setup = copy.copy(_SETUP_CACHE[key])
+  setup.config = config
+  return setup
+
+
+def search_epochs(setup: SearchSetup):
+  """Runs ``setup``'s search from scratch, yielding ``(epoch, state)``.
+
+  The same steps as :func:`run_search` (same state, data order and step
+  keys for the seed of ``setup.config``), without a run directory.
+  """
+  config = setup.config
+  state = setup.init_state()
+  key = setup.step_key()
+  for epoch in range(config.search.epochs):
+    for train_b, val_b in setup.dataset.bilevel_batches(
+        epoch, config.seed, batch_size=setup.batch_size):
+      state, _ = setup.step_fn(
+          state, parallel.shard_batch(train_b, setup.mesh),
+          parallel.shard_batch(val_b, setup.mesh), key)
+    yield epoch, state
+
+
+def _flat_overrides(tree: Any, prefix: str = "") -> list[tuple[str, str]]:
+  """``{"model": {"channels": 8}}`` -> ``[("model.channels", "8")]``."""
+  if isinstance(tree, ml_collections.ConfigDict):
+    tree = tree.to_dict()
+  out = []
+  for k, v in dict(tree or {}).items():
+    if isinstance(v, (dict, ml_collections.ConfigDict)):
+      out += _flat_overrides(v, f"{prefix}{k}.")
+    else:
+      out.append((f"{prefix}{k}", repr(v)))
+  return out
+
+
 def run_oneshot(hparams: ml_collections.ConfigDict, space, key: jax.Array
                 ) -> list[tuple[Arch, dict[str, float]]]:
   """The gradient search as a one-shot strategy of ``supernet compare``.
 
-  Runs :func:`run_search` with the search config ``hparams.search_config``
-  (``path.py[:variant]``, overridden by ``hparams.overrides``) in a temporary
-  run directory, seeded from ``key``, and returns the derived architecture
-  with the supernet's own final validation accuracy (``search_val_acc``).
+  Runs the search of ``hparams.search_config`` (``path.py[:variant]``,
+  overridden by ``hparams.overrides``, a dict) seeded from ``key``, and
+  returns the derived cell with the supernet's own accuracy on the
+  architecture half of the training split (``val_acc``). The seeds of
+  one comparison share one compiled step (the first search pays the
+  compilation).
 
   Args:
-    hparams: ``search_config`` and optional ``overrides`` (a dict).
+    hparams: ``search_config``; optional ``overrides`` (nested, e.g.
+      ``{"search": {"epochs": 4}}``) and ``every_epoch``
+      (return the cell derived after every epoch, the search's trajectory,
+      instead of the final one only; each is one evaluation).
     space: the comparison's space; the search config's space must match.
     key: PRNG key of this comparison seed.
 
   Returns:
-    ``[(arch, {"search_val_acc": ...})]``.
+    ``[(arch, {"val_acc", "epoch"[, "expected_latency_ms"]})]``: one pair,
+    or one per epoch.
   """
-  import tempfile
-
   from supernet.config import load_config
 
   spec = hparams.get("search_config", "")
   if not spec:
     raise UserError("the darts strategy needs hparams.search_config")
-  overrides = [(k, repr(v)) for k, v in dict(hparams.get("overrides", {})
-                                             ).items()]
-  config = load_config(spec, overrides)
-  config.seed = int(jax.random.randint(key, (), 0, 2**30))
+  config = load_config(spec, _flat_overrides(hparams.get("overrides", {})))
   if config.space.name != space.name:
     raise UserError(f"darts strategy: search config space "
                     f"{config.space.name!r} differs from {space.name!r}")
-  with tempfile.TemporaryDirectory() as tmp:
-    arch = run_search(config, tmp, progress=False)
-    from supernet.rundir import MetricsLogger
-    rows = MetricsLogger(tmp).rows
-  last = float(rows[-1]["search_val_acc"]) if rows else float("nan")
-  return [(arch, {"search_val_acc": last})]
+  config.seed = int(jax.random.randint(key, (), 0, 2**30))
+  setup = _shared_setup(config)
+  every_epoch = bool(hparams.get("every_epoch", False))
+  out = []
+  for epoch, state in search_epochs(setup):
+    if not every_epoch and epoch + 1 < config.search.epochs:
+      continue
+    # The comparison prefixes these with "search_" next to its own figures.
+    info = {"epoch": epoch + 1,
+            "val_acc": setup.evaluate(state, "train", "arch")["acc"]}
+    if setup.op_latency is not None:
+      info["expected_latency_ms"] = float(
+          expected_latency(state.alphas, setup.op_latency))
+    out.append((space.validate(derive_arch(config, state.alphas)), info))
+  return out

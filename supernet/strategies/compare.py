@@ -12,8 +12,10 @@ Config fields (see ``experiments/configs/compare_nb201.py``):
 * ``seed``, ``num_seeds``, ``budget``;
 * ``space.name``; ``evaluator`` (``name``, and for ``nb201``: ``dataset``,
   ``device``, ``data_path``);
-* ``strategies.<label>``: ``strategy`` (a name in ``STRATEGIES``) and
-  ``hparams``; labels name the rows of the report;
+* ``strategies.<label>``: ``strategy`` (a name in ``STRATEGIES``),
+  ``hparams`` and optional ``num_seeds`` (fewer seeds for an expensive
+  strategy: the first ``num_seeds`` of the common seeds); labels name the
+  rows of the report;
 * ``run_strategies``: the labels to compare, in report order;
 * ``constrained``: ``enabled``, ``cost`` (a name in ``COSTS``), ``device``,
   ``limit``, ``strategies`` (labels of ``strategies``), ``tolerance``.
@@ -68,6 +70,7 @@ class _Entry:
   label: str
   name: str
   strategy: Strategy | OneShot
+  num_seeds: int | None = None  # None: all the comparison's seeds
 
 
 @dataclasses.dataclass
@@ -99,9 +102,15 @@ def _entries(config: ml_collections.ConfigDict, labels: Sequence[str],
         or "strategy" not in entry):
       raise UserError(f"strategies.{label} needs a 'strategy' field (and "
                       "optional 'hparams')")
+    num_seeds = entry.get("num_seeds")
+    if num_seeds is not None:
+      num_seeds = check_positive(f"strategies.{label}.num_seeds", num_seeds)
+      if num_seeds > config.num_seeds:
+        raise UserError(f"strategies.{label}.num_seeds={num_seeds} exceeds "
+                        f"num_seeds={config.num_seeds}")
     out.append(_Entry(label, entry.strategy,
                       make_strategy(entry.strategy, entry.get("hparams"),
-                                    constraint)))
+                                    constraint), num_seeds))
   return out
 
 
@@ -191,7 +200,11 @@ def run_comparison(config: ml_collections.ConfigDict, workdir: str, *,
   RunDir(workdir, config, "compare").close()
 
   seeds = [int(config.seed) + s for s in range(num_seeds)]
-  total = sum(len(p[2]) for p in plans) * num_seeds * budget
+
+  def seeds_of(entry: _Entry) -> list[int]:
+    return seeds[:entry.num_seeds or num_seeds]
+
+  total = budget * sum(len(seeds_of(e)) for p in plans for e in p[2])
   records: dict[str, list[SearchRecord]] = {name: [] for name, *_ in plans}
   start = time.perf_counter()
   with tqdm(total=total, unit="eval", desc="compare", file=sys.stderr,
@@ -199,13 +212,18 @@ def run_comparison(config: ml_collections.ConfigDict, workdir: str, *,
     for name, ev_config, plan_entries, _ in plans:
       for entry in plan_entries:
         bar.set_postfix_str(f"{name}:{entry.label}")
-        for seed in seeds:
+        for seed in seeds_of(entry):
           records[name].append(_run_one(entry, space, ev_config, budget, seed,
                                         bar))
   wall_s = time.perf_counter() - start
 
   experiments = _experiments(config, plans, records)
-  intro = _intro(config, budget, seeds, wall_s, command)
+  fewer = {e.label: len(seeds_of(e)) for e in entries
+           if len(seeds_of(e)) < num_seeds}
+  intro = _intro(config, budget, seeds, wall_s, command, fewer)
+  oneshot = [e.label for e in entries if isinstance(e.strategy, OneShot)]
+  if oneshot:
+    intro += _oneshot_intro(config, oneshot)
   title = f"Search strategies on {config.space.name}"
   if config.evaluator.name == "nb201":
     title += f" ({config.evaluator.dataset})"
@@ -239,21 +257,37 @@ def _experiments(config, plans, records) -> list[Experiment]:
 
 
 def _intro(config, budget: int, seeds: Sequence[int], wall_s: float,
-           command: str) -> list[str]:
+           command: str, fewer: dict[str, int] | None = None) -> list[str]:
   ev = config.evaluator
   lines = []
   if command:
     lines += [f"Command: `{command}`", ""]
+  except_ = "".join(f"; {label} runs the first {n} of them"
+                    for label, n in (fewer or {}).items())
   lines += [
       f"Each search evaluates **{budget}** architectures; every strategy runs "
-      f"with the same **{len(seeds)}** seeds ({seeds[0]}..{seeds[-1]}) and the "
-      f"same evaluator (`{ev.name}`"
+      f"with the same **{len(seeds)}** seeds ({seeds[0]}..{seeds[-1]}"
+      f"{except_}) and the same evaluator (`{ev.name}`"
       + (f": 200-epoch test accuracy on {ev.dataset}, latency on "
          f"{ev.device}" if ev.name == "nb201" else "") + ").",
       f"Total wall time of all searches: {wall_s:.1f} s. Hyper-parameters: "
       "`config.json`; every search: `results.csv` (one row per strategy and "
       "seed) and `histories.csv` (every evaluation).",
   ]
+  return lines
+
+
+def _oneshot_intro(config, labels: Sequence[str]) -> list[str]:
+  names = ", ".join(labels)
+  lines = ["", f"One-shot searches ({names}) train their own weight-sharing "
+           "supernet instead of querying the evaluator: only the "
+           "architectures they derive are evaluated (the `evaluations` "
+           "column), and their wall time includes the supernet training (for "
+           "the first seed, also its compilation)."]
+  for label in labels:
+    note = config.strategies[label].get("note", "")
+    if note:
+      lines += ["", f"{label}: {note}"]
   return lines
 
 

@@ -52,8 +52,9 @@ STRATEGIES: dict[str, StrategyEntry] = {
         "supernet.strategies.constrained_evolution:constrained_evolution"),
     "reinforce": StrategyEntry(ITERATIVE,
                                "supernet.strategies.reinforce:reinforce"),
-    # The differentiable search of ``supernet.search.darts``, compared through
-    # the one-shot adapter once that module provides ``run_oneshot``.
+    # The differentiable search of ``supernet.search.darts`` (hparams:
+    # ``search_config``, ``overrides``, ``every_epoch``), compared through
+    # the one-shot adapter of ``runner``.
     "darts": StrategyEntry(ONESHOT, "supernet.search.darts:run_oneshot"),
 }
 
