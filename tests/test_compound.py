@@ -3,13 +3,17 @@
 import csv
 import json
 import math
+import os
 
 import ml_collections
 import pytest
 
 from supernet.blocks import make_divisible
+from supernet.cli import main
+from supernet.config import load_config
 from supernet.elastic.layout import mbv_costs, mbv_layout
 from supernet.errors import UserError
+from supernet.rundir import RunDir
 from supernet.spaces.elastic import ElasticMobileNetSpace
 from supernet.strategies import compound as cs
 
@@ -141,3 +145,73 @@ def test_run_writes_family(tmp_path):
     assert (tmp_path / name).stat().st_size > 0
   # Each distinct layout is evaluated once (phi=1 reuses the grid's run).
   assert ev.num_queries <= 3 + 9
+
+
+COMPOUND = os.path.join(os.path.dirname(__file__), "..", "experiments",
+                        "configs", "compound_scaling_digits.py")
+
+
+class _StopAfter(_Synthetic):
+  """The synthetic evaluator, interrupted (Ctrl-C) after ``k`` evaluations."""
+
+  def __init__(self, k):
+    super().__init__()
+    self.k = k
+
+  def evaluate_layouts(self, layouts):
+    if self.num_queries >= self.k:
+      raise KeyboardInterrupt
+    return super().evaluate_layouts(layouts)
+
+
+def _outputs(workdir):
+  return {name: (workdir / name).read_text()
+          for name in ("family.csv", "grid.csv", "arch.json", "report.md")}
+
+
+def test_interrupted_run_resumes_to_the_same_results(tmp_path):
+  # The smoke experiment's grid and family, scored by the synthetic evaluator.
+  config = load_config(COMPOUND + ":smoke",
+                       [("search.compound.profile", "False")])
+  kwargs = dict(in_channels=1, num_classes=10)
+  whole = tmp_path / "whole"
+  full = _Synthetic()
+  arch = cs.run_compound_scaling(config, str(whole), evaluator=full, **kwargs)
+  assert full.num_queries > 4
+
+  part = tmp_path / "part"
+  with pytest.raises(KeyboardInterrupt):
+    cs.run_compound_scaling(config, str(part), evaluator=_StopAfter(3),
+                            **kwargs)
+  assert len(cs.load_state(str(part / cs.STATE_FILE)).results) == 3
+  assert not (part / "family.csv").exists()
+  rest = _Synthetic()
+  assert cs.run_compound_scaling(config, str(part), evaluator=rest,
+                                 **kwargs) == arch
+  assert rest.num_queries == full.num_queries - 3  # nothing evaluated twice
+  assert _outputs(part) == _outputs(whole)
+  # Re-running a finished run evaluates nothing and changes nothing.
+  again = _Synthetic()
+  cs.run_compound_scaling(config, str(whole), evaluator=again, **kwargs)
+  assert again.num_queries == 0 and _outputs(whole) == _outputs(part)
+
+  # Another config's run directory is refused, before any evaluation.
+  other = load_config(COMPOUND + ":smoke",
+                      [("search.compound.profile", "False"),
+                       ("search.compound.max_phi", "2")])
+  with pytest.raises(UserError, match="different config"):
+    cs.run_compound_scaling(other, str(whole), evaluator=_StopAfter(0),
+                            **kwargs)
+
+
+def test_cli_refuses_another_configs_workdir_with_one_line(tmp_path, capsys,
+                                                           digits_data_dir):
+  workdir = str(tmp_path / "run")
+  RunDir(workdir, load_config(COMPOUND + ":smoke"), "search").close()
+  data_dir = f"--config.evaluator.data.data_dir={digits_data_dir}"
+  assert main(["search", "--config", COMPOUND + ":smoke", "--workdir",
+               workdir, "--config.search.compound.max_phi=2", data_dir]) == 2
+  err = capsys.readouterr().err.strip()
+  assert err.startswith("error: ") and "\n" not in err
+  assert "different config" in err
+  assert sorted(os.listdir(workdir)) == ["config.json", "run.json"]

@@ -22,7 +22,13 @@ networks, and the evaluator must score layouts (``evaluate_layouts``: the
 ``proxy`` evaluator trains each briefly).
 
 ``supernet search`` runs it through :func:`run_compound_scaling` when
-``config.search.strategy == "compound_scaling"``.
+``config.search.strategy == "compound_scaling"``. The search's state is what
+it has evaluated and measured (layout -> result, layout -> profile); it is
+saved to ``RUN/compound_state.json`` after every evaluation, so re-running an
+interrupted search with the same config and workdir evaluates only what is
+missing and ends with the results of an uninterrupted run (the proxy
+evaluator trains every layout from the same seed, independently of the
+others).
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ import csv
 import dataclasses
 import json
 import math
+import os
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, NamedTuple
 
@@ -51,6 +58,8 @@ DIMENSIONS = ("depth", "width", "resolution")
 # Files :func:`run_compound_scaling` writes in the run directory.
 OUTPUTS = ("arch.json", "family.csv", "grid.csv", "report.md",
            "accuracy_vs_macs.png")
+# The resumable state, in the run directory.
+STATE_FILE = "compound_state.json"
 
 
 class Coefficients(NamedTuple):
@@ -252,26 +261,92 @@ def _profile(layout: MbvLayout, in_channels: int, num_classes: int,
   return out
 
 
-class _Scorer:
-  """Evaluates layouts once each (a family reuses the grid's phi=1 run)."""
+def layout_to_json(layout: MbvLayout) -> dict[str, Any]:
+  """A JSON-serialisable dict of a layout."""
+  return dataclasses.asdict(layout)
 
-  def __init__(self, evaluator: Any):
+
+def layout_from_json(doc: dict[str, Any]) -> MbvLayout:
+  """The layout of :func:`layout_to_json` (a ``TypeError`` if malformed)."""
+  fields = dict(doc)
+  fields["blocks"] = tuple(BlockSpec(**b) for b in fields["blocks"])
+  return MbvLayout(**fields)
+
+
+@dataclasses.dataclass
+class CompoundState:
+  """What a compound-scaling search has evaluated and measured so far.
+
+  Attributes:
+    results: layout -> evaluator result, in evaluation order.
+    profiles: layout -> params / traced MACs / measured latency.
+  """
+
+  results: dict[MbvLayout, dict[str, Any]] = dataclasses.field(
+      default_factory=dict)
+  profiles: dict[MbvLayout, dict[str, Any]] = dataclasses.field(
+      default_factory=dict)
+
+  def to_json(self) -> dict[str, Any]:
+    """The state as a JSON document (floats round-trip exactly)."""
+    return {key: [{"layout": layout_to_json(lay), "value": value}
+                  for lay, value in getattr(self, key).items()]
+            for key in ("results", "profiles")}
+
+  @classmethod
+  def from_json(cls, doc: dict[str, Any]) -> CompoundState:
+    """Restores :meth:`to_json`."""
+    return cls(**{key: {layout_from_json(e["layout"]): dict(e["value"])
+                        for e in doc[key]}
+                  for key in ("results", "profiles")})
+
+
+def save_state(path: str, state: CompoundState) -> None:
+  """Writes ``state`` atomically (a kill never leaves half a file)."""
+  tmp = path + ".tmp"
+  with open(tmp, "w") as f:
+    json.dump(state.to_json(), f)
+  os.replace(tmp, path)
+
+
+def load_state(path: str) -> CompoundState:
+  """Reads a state saved by :func:`save_state` (one-line error if broken)."""
+  try:
+    with open(path) as f:
+      return CompoundState.from_json(json.load(f))
+  except (OSError, ValueError, KeyError, TypeError) as e:
+    raise UserError(f"cannot resume from {path}: {e}") from None
+
+
+class _Scorer:
+  """Evaluates layouts once each (a family reuses the grid's phi=1 run).
+
+  Every new result goes into ``state`` and, with a ``path``, to disk.
+  """
+
+  def __init__(self, evaluator: Any, state: CompoundState,
+               path: str | None = None):
     if not hasattr(evaluator, "evaluate_layouts"):
       raise UserError("compound scaling needs an evaluator of standalone "
                       "networks (evaluator.name = 'proxy'): scaled networks "
                       "leave the elastic space")
     self.evaluator = evaluator
-    self.cache: dict[MbvLayout, dict[str, Any]] = {}
+    self.state = state
+    self.path = path
 
   def __call__(self, layouts: Sequence[MbvLayout]) -> list[dict[str, Any]]:
-    todo = list(dict.fromkeys(lay for lay in layouts if lay not in self.cache))
+    cache = self.state.results
+    todo = list(dict.fromkeys(lay for lay in layouts if lay not in cache))
     for i, layout in enumerate(todo):
-      # One at a time, so a long proxy run shows progress.
-      self.cache[layout] = dict(self.evaluator.evaluate_layouts([layout])[0])
+      # One at a time, so a long proxy run shows progress and a kill loses
+      # at most the evaluation in flight.
+      cache[layout] = dict(self.evaluator.evaluate_layouts([layout])[0])
+      if self.path:
+        save_state(self.path, self.state)
       print(f"  evaluated {i + 1}/{len(todo)}: resolution "
             f"{layout.resolution}, {len(layout.blocks)} blocks, accuracy "
-            f"{self.cache[layout]['accuracy']:.2f}", flush=True)
-    return [self.cache[lay] for lay in layouts]
+            f"{cache[layout]['accuracy']:.2f}", flush=True)
+    return [cache[lay] for lay in layouts]
 
 
 def run_compound_scaling(config: ml_collections.ConfigDict, workdir: str, *,
@@ -287,12 +362,14 @@ def run_compound_scaling(config: ml_collections.ConfigDict, workdir: str, *,
   ``supernet.costs``), ``latency`` (measure it), ``latency_runs``.
 
   Writes ``RUN/config.json``, ``RUN/grid.csv``, ``RUN/family.csv``,
-  ``RUN/arch.json`` (the most accurate scaled model), ``RUN/report.md`` and
-  ``RUN/accuracy_vs_macs.png``.
+  ``RUN/arch.json`` (the most accurate scaled model), ``RUN/report.md``,
+  ``RUN/accuracy_vs_macs.png`` and ``RUN/compound_state.json`` (what was
+  evaluated; a re-run resumes from it).
 
   Args:
     config: the experiment config.
-    workdir: the run directory.
+    workdir: the run directory. One holding this config's (interrupted)
+      run resumes it; one holding another config's run is refused.
     evaluator: an object with ``evaluate_layouts`` (default: built from
       ``config.evaluator``); tests pass a synthetic one.
     in_channels: image channels (default: the evaluator's dataset's).
@@ -320,12 +397,19 @@ def run_compound_scaling(config: ml_collections.ConfigDict, workdir: str, *,
   divisor = int(cc.get("divisor", 8))
   if evaluator is None:
     evaluator = make_evaluator(config.evaluator, space)
-  scorer = _Scorer(evaluator)
   if not in_channels or not num_classes:
     info = evaluator.data.info
     in_channels, num_classes = info.image_shape[-1], info.num_classes
+  # Writes config.json, or checks the workdir holds this config's run.
   run = RunDir(workdir, config, "search")
   run.close()
+  state_path = run.path(STATE_FILE)
+  state = CompoundState()
+  if os.path.isfile(state_path):
+    state = load_state(state_path)
+    print(f"resuming {workdir}: {len(state.results)} evaluation(s) and "
+          f"{len(state.profiles)} profile(s) done", flush=True)
+  scorer = _Scorer(evaluator, state, state_path)
   macs = lambda lay: mbv_costs(lay, in_channels, num_classes)["macs"]  # noqa: E731
 
   # Step 1: the grid at phi = 1.
@@ -367,9 +451,13 @@ def run_compound_scaling(config: ml_collections.ConfigDict, workdir: str, *,
            **mbv_costs(m.layout, in_channels, num_classes),
            "accuracy": r["accuracy"]}
     if cc.get("profile", True):
-      row.update(_profile(m.layout, in_channels, num_classes,
-                          bool(cc.get("latency", True)),
-                          int(cc.get("latency_runs", 10))))
+      if m.layout not in state.profiles:
+        # Measured once: a resumed run reports the latency it measured.
+        state.profiles[m.layout] = _profile(
+            m.layout, in_channels, num_classes, bool(cc.get("latency", True)),
+            int(cc.get("latency_runs", 10)))
+        save_state(state_path, state)
+      row.update(state.profiles[m.layout])
     rows.append(row)
   compound = [(m, r) for m, r in zip(members, rows) if m.kind == "compound"]
   chosen = max(compound, key=lambda mr: (mr[1]["accuracy"], -mr[0].phi))[0]
