@@ -2,6 +2,7 @@
 
 import csv
 import json
+import os
 
 import ml_collections
 import numpy as np
@@ -75,3 +76,60 @@ def test_fits_and_mflops():
   assert ss.fits(costs, max_peak_bytes=500).tolist() == [True, True, False]
   assert ss.fits(costs, 500, 10).tolist() == [True, False, False]
   np.testing.assert_allclose(ss.mflops(np.array([1_000_000])), [2.0])
+
+
+def test_latency_constraint_from_the_measured_lookup_table(tmp_path):
+  # Few repetitions: the blocks of this space are measured in seconds.
+  latency = {"latency_runs": 2, "latency_warmup": 1, "latency_clock":
+             "process", "latency_lut": ""}
+  config = _config(max_latency_ms=1e6, **latency)
+  config.space.kernels = (3,)  # 17 distinct blocks in the two variants
+  config.search.variants.resolutions = (8,)
+  config.search.num_samples = 20
+  ss.run_space_selection(config, str(tmp_path / "all"))
+  lut = tmp_path / "all" / "latency_lut.json"
+  doc = json.loads(lut.read_text())
+  assert doc["signature"]["clock"] == "process" and doc["entries"]
+  with open(tmp_path / "all" / "table.csv") as f:
+    rows = list(csv.DictReader(f))
+  assert all(int(r["survivors"]) == 20 for r in rows)
+  assert all(0 < float(r["min_latency_ms"]) <= float(r["median_latency_ms"])
+             for r in rows)
+  assert "latency <= 1e+06 ms" in (tmp_path / "all" / "report.md").read_text()
+
+  # A limit between the variants' fastest and median sub-networks binds;
+  # the cached table is reused as is (nothing measured again).
+  wide = rows[-1]
+  limit = (float(wide["min_latency_ms"]) + float(wide["median_latency_ms"])) / 2
+  before = lut.stat().st_mtime_ns
+  config = _config(max_latency_ms=limit, **{**latency, "latency_lut": str(lut)})
+  config.space.kernels = (3,)
+  config.search.variants.resolutions = (8,)
+  config.search.num_samples = 20
+  try:
+    ss.run_space_selection(config, str(tmp_path / "bound"))
+  except UserError as e:  # every variant failing is a valid outcome too
+    assert "loosen" in str(e)
+  else:
+    with open(tmp_path / "bound" / "table.csv") as f:
+      bound = list(csv.DictReader(f))
+    assert 0 < int(bound[-1]["survivors"]) < 20
+    best = json.loads((tmp_path / "bound" / "best_space.json").read_text())
+    assert best["constraint"]["max_latency_ms"] == limit
+  assert lut.stat().st_mtime_ns == before
+  assert not (tmp_path / "bound" / "latency_lut.json").exists()
+
+
+def test_latency_limit_config_errors(tmp_path):
+  with pytest.raises(UserError, match=">= 0"):
+    ss.run_space_selection(_config(max_latency_ms=-1.0), str(tmp_path / "a"))
+  with pytest.raises(UserError, match="clock"):
+    ss.run_space_selection(_config(max_latency_ms=1.0, latency_clock="cpu"),
+                           str(tmp_path / "b"))
+  assert not os.listdir(tmp_path)  # nothing written
+
+
+def test_fits_latency():
+  costs = {"macs": np.array([10, 20]), "params": np.array([5, 5]),
+           "peak_bytes": np.array([1, 1]), "latency_ms": np.array([0.5, 2.0])}
+  assert ss.fits(costs, max_latency_ms=1.0).tolist() == [True, False]

@@ -10,13 +10,24 @@ those within a microcontroller-like budget (peak int8 activation memory and
 parameters) survive, and the variant whose survivors have the highest mean
 MFLOPs is selected (``RUN/best_space.json``). No network runs: costs are
 analytic, so the whole selection takes seconds.
+
+Variant ``latency`` keeps the sub-networks that meet a latency budget on
+this machine instead (TinyNAS: a memory *or* a latency constraint):
+latencies are predicted by the lookup table of ``supernet.costs.latency_lut``
+(batch 1), whose ~950 distinct blocks of this space are measured on the
+first run (about 8 minutes on 2 shared CPU cores with 20 timed runs each)
+and cached in ``RUN/latency_lut.json`` (or ``constraint.latency_lut``,
+e.g. a file shared by several runs on the same machine). The ``process``
+clock (CPU time) keeps the table stable on a shared CPU; use ``wall`` on an
+accelerator.
 """
 
 import ml_collections
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  """The space-selection config; ``arg`` is ``None`` or ``smoke``."""
+  """The space-selection config; ``arg`` is ``None``, ``smoke`` or
+  ``latency``."""
   c = ml_collections.ConfigDict()
   c.seed = 0
   c.space = ml_collections.ConfigDict({
@@ -46,11 +57,20 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       "max_peak_kb": 16.0,         # SRAM for activations (int8)
       "max_params_k": 100.0,       # flash for weights (parameters)
       "bytes_per_value": 1,
+      "max_latency_ms": 0.0,       # 0 = no latency limit (see `latency`)
+      "latency_runs": 20,          # timed runs per block, median kept
+      "latency_warmup": 3,
+      "latency_clock": "process",  # CPU only; "wall" on an accelerator
+      "latency_lut": "",           # "" = RUN/latency_lut.json
   })
   if arg == "smoke":
     c.search.num_samples = 50
     c.search.variants.widths = (0.5, 1.0)
     c.search.variants.resolutions = (8, 16)
+  elif arg == "latency":
+    c.search.constraint.max_peak_kb = 0.0
+    c.search.constraint.max_params_k = 0.0
+    c.search.constraint.max_latency_ms = 1.0
   elif arg:
-    raise ValueError(f"unknown variant {arg!r}; valid: smoke")
+    raise ValueError(f"unknown variant {arg!r}; valid: smoke, latency")
   return c

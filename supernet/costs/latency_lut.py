@@ -332,3 +332,37 @@ def lut_error(num_archs: int = 30, key: jax.Array | None = None,
   return {**result, "table_blocks": len(table.entries),
           "overhead_ms": table.overhead_ms,
           "signature": dict(table.signature)}
+
+
+def mbv_layout_specs(layout: Any, in_channels: int, num_classes: int
+                     ) -> tuple[BlockSpec, ...]:
+  """Block specs of an elastic MobileNet sub-network (its LUT entries).
+
+  The standalone network of :class:`~supernet.elastic.layout.MbvLayout`:
+  a 3x3 ``conv_bn`` stem, one ``mbconv`` per block (ReLU6, the expand ratio
+  ``mid / in`` so the hidden width is the layout's), a 1x1 ``conv_bn`` head
+  and the classifier. The input resize of the elastic network is not a
+  block (it is the same for every sub-network of a resolution).
+
+  Args:
+    layout: an ``MbvLayout`` (resolution, stem, blocks, head).
+    in_channels: image channels.
+    num_classes: classifier outputs.
+
+  Returns:
+    The canonical specs, stem to classifier.
+  """
+  size = layout.resolution
+  specs = [("conv_bn", in_channels, layout.stem_channels, layout.stem_stride,
+            3, 1, size, size)]
+  size = -(-size // layout.stem_stride)
+  channels = layout.stem_channels
+  for b in layout.blocks:
+    specs.append(("mbconv", b.in_channels, b.out_channels, b.stride, b.kernel,
+                  b.mid_channels / b.in_channels, size, size))
+    size, channels = -(-size // b.stride), b.out_channels
+  specs.append(("conv_bn", channels, layout.head_channels, 1, 1, 1, size,
+                size))
+  specs.append(("classifier", layout.head_channels, num_classes, 1, 1, 1,
+                size, size))
+  return check_chain(specs)

@@ -2,14 +2,21 @@
 
 For each variant of the elastic MobileNet space (one width multiplier and one
 input resolution; depths, kernels and expand ratios stay elastic), sample
-many sub-networks, keep those that fit the device (peak activation memory,
-i.e. SRAM, and parameters, i.e. flash, both analytic), and compare the
+many sub-networks, keep those that fit the device, and compare the
 distribution of the survivors' FLOPs. TinyNAS's heuristic: under the same
 constraint, a space whose fitting models have more FLOPs holds more capable
-models, so pick the variant with the highest mean FLOPs of survivors. No
-network runs: costs come from :func:`~supernet.elastic.layout.mbv_costs`
-and :func:`peak_activation_bytes`, so 1,000 samples per variant take
-about a second.
+models, so pick the variant with the highest mean FLOPs of survivors.
+
+The constraint is any of (all that are set must hold):
+
+* peak activation memory (SRAM) and parameters (flash), analytic
+  (:func:`~supernet.elastic.layout.mbv_costs`, :func:`peak_activation_bytes`):
+  no network runs, 1,000 samples per variant take about a second;
+* latency on the current device, predicted by the measured lookup table of
+  :mod:`supernet.costs.latency_lut` (each distinct block measured once,
+  compiled and timed; the table is cached in the run directory, so a re-run
+  measures nothing). Measuring is what takes time: about half a second per
+  distinct block on 2 CPU cores, a few hundred blocks for a space.
 
 ``supernet search`` runs it through :func:`run_space_selection` when
 ``config.search.strategy == "space_selection"``.
@@ -20,6 +27,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -112,14 +120,74 @@ def sample_costs(space: ElasticMobileNetSpace, num: int, key: Any,
 
 
 def fits(costs: dict[str, np.ndarray], max_peak_bytes: float = 0.0,
-         max_params: float = 0.0) -> np.ndarray:
-  """Boolean mask of the samples within the limits (0 means no limit)."""
+         max_params: float = 0.0, max_latency_ms: float = 0.0) -> np.ndarray:
+  """Boolean mask of the samples within the limits (0 means no limit).
+
+  ``max_latency_ms`` needs a ``latency_ms`` entry in ``costs``.
+  """
   ok = np.ones(len(costs["macs"]), bool)
   if max_peak_bytes:
     ok &= costs["peak_bytes"] <= max_peak_bytes
   if max_params:
     ok &= costs["params"] <= max_params
+  if max_latency_ms:
+    ok &= costs["latency_ms"] <= max_latency_ms
   return ok
+
+
+def predict_latencies(space: ElasticMobileNetSpace,
+                      archs: Sequence[ElasticMbvArch], table: Any,
+                      in_channels: int, num_classes: int) -> np.ndarray:
+  """Latency (ms) the lookup table predicts for each architecture.
+
+  Args:
+    space: the (variant) space of ``archs``.
+    archs: its sub-networks.
+    table: a :class:`~supernet.costs.latency_lut.LatencyTable` holding
+      every block of ``archs`` (see :func:`latency_table`).
+    in_channels: image channels.
+    num_classes: classifier outputs.
+
+  Returns:
+    ``float64[len(archs)]``.
+  """
+  from supernet.costs.latency_lut import mbv_layout_specs, predict_latency
+  return np.asarray([predict_latency(table, mbv_layout_specs(
+      mbv_layout(space, a), in_channels, num_classes)) for a in archs])
+
+
+def latency_table(samples: Sequence[tuple[ElasticMobileNetSpace,
+                                          Sequence[ElasticMbvArch]]],
+                  path: str, in_channels: int, num_classes: int,
+                  warmup: int = 3, runs: int = 20, clock: str = "wall",
+                  progress: bool = True) -> Any:
+  """The latency lookup table of every block of the sampled sub-networks.
+
+  Blocks missing from the cached table at ``path`` are measured on the
+  current device (batch 1) and the table is saved back; a table measured
+  elsewhere (another device, JAX version or clock) is re-measured.
+
+  Args:
+    samples: ``(space, archs)`` per variant.
+    path: the table's JSON file (e.g. in the run directory).
+    in_channels: image channels.
+    num_classes: classifier outputs.
+    warmup: untimed runs per block.
+    runs: timed runs per block (median kept).
+    clock: ``wall`` or ``process`` (see :mod:`supernet.costs.latency`).
+    progress: show a progress bar while measuring.
+
+  Returns:
+    The :class:`~supernet.costs.latency_lut.LatencyTable`.
+  """
+  from supernet.costs.latency_lut import build_table, mbv_layout_specs
+  specs = set()
+  for space, archs in samples:
+    for arch in archs:
+      specs.update(mbv_layout_specs(mbv_layout(space, arch), in_channels,
+                                    num_classes))
+  return build_table(sorted(specs, key=repr), path, batch=1, warmup=warmup,
+                     runs=runs, progress=progress, clock=clock)
 
 
 def mflops(macs: np.ndarray) -> np.ndarray:
@@ -148,13 +216,17 @@ def run_space_selection(config: ml_collections.ConfigDict, workdir: str
   ``in_channels`` and ``num_classes`` under ``search``;
   ``search.strategy`` (``space_selection``), ``search.variants.widths``,
   ``search.variants.resolutions``, ``search.num_samples`` (1,000),
-  ``search.constraint``: ``max_peak_kb``, ``max_params_k`` (0: no limit) and
-  ``bytes_per_value`` (1, int8).
+  ``search.constraint``: ``max_peak_kb``, ``max_params_k``,
+  ``max_latency_ms`` (0: no limit), ``bytes_per_value`` (1, int8) and, for
+  the latency, ``latency_runs`` (20), ``latency_warmup`` (3),
+  ``latency_clock`` (``wall``) and ``latency_lut`` (the table's file; ``""``:
+  ``RUN/latency_lut.json``).
 
   Writes ``RUN/config.json``, ``RUN/table.csv``, ``RUN/report.md``,
-  ``RUN/mflops_cdf.png``, ``RUN/best_space.json`` (the chosen space config)
-  and ``RUN/arch.json`` (the surviving sub-network of the chosen space with
-  the most FLOPs, a starting point for a search in it).
+  ``RUN/mflops_cdf.png``, ``RUN/best_space.json`` (the chosen space config),
+  ``RUN/arch.json`` (the surviving sub-network of the chosen space with
+  the most FLOPs, a starting point for a search in it) and, with a latency
+  limit, ``RUN/latency_lut.json``.
 
   Args:
     config: the experiment config.
@@ -178,6 +250,14 @@ def run_space_selection(config: ml_collections.ConfigDict, workdir: str
   max_peak = float(cons.get("max_peak_kb", 0.0)) * 1024
   max_params = float(cons.get("max_params_k", 0.0)) * 1000
   bpv = int(cons.get("bytes_per_value", 1))
+  max_latency = float(cons.get("max_latency_ms", 0.0))
+  if max_latency < 0:
+    raise UserError(f"search.constraint.max_latency_ms must be >= 0, got "
+                    f"{max_latency}")
+  if max_latency:
+    from supernet.costs.latency import check_clock
+    clock = str(cons.get("latency_clock", "wall"))
+    check_clock(clock)
   in_channels = int(search.get("in_channels", 1))
   num_classes = int(search.get("num_classes", 10))
   spaces = [(w, r, variant_space(config.space, w, r))
@@ -185,12 +265,24 @@ def run_space_selection(config: ml_collections.ConfigDict, workdir: str
   run = RunDir(workdir, config, "search")
   run.close()
 
+  samples = [sample_costs(space, num, fold_in_host(
+      np.asarray([0, int(config.seed)], np.uint32), i), in_channels,
+      num_classes, bpv) for i, (_, _, space) in enumerate(spaces)]
+  table = None
+  if max_latency:
+    path = cons.get("latency_lut", "") or run.path("latency_lut.json")
+    table = latency_table(
+        [(space, archs) for (_, _, space), (archs, _) in zip(spaces, samples)],
+        os.path.expanduser(path), in_channels, num_classes,
+        warmup=int(cons.get("latency_warmup", 3)),
+        runs=int(cons.get("latency_runs", 20)), clock=clock)
+    for (_, _, space), (archs, costs) in zip(spaces, samples):
+      costs["latency_ms"] = predict_latencies(space, archs, table,
+                                              in_channels, num_classes)
+
   rows, survivors, best_archs = [], {}, {}
-  for i, (w, r, space) in enumerate(spaces):
-    archs, costs = sample_costs(space, num, fold_in_host(
-        np.asarray([0, int(config.seed)], np.uint32), i), in_channels,
-        num_classes, bpv)
-    ok = fits(costs, max_peak, max_params)
+  for (w, r, _), (archs, costs) in zip(spaces, samples):
+    ok = fits(costs, max_peak, max_params, max_latency)
     flops = mflops(costs["macs"])[ok]
     label = f"w{w:g}-r{r}"
     survivors[label] = flops
@@ -204,6 +296,9 @@ def run_space_selection(config: ml_collections.ConfigDict, workdir: str
         "max_mflops": float(flops.max()) if ok.any() else float("nan"),
         "min_peak_kb": float(costs["peak_bytes"].min()) / 1024,
         "min_params_k": float(costs["params"].min()) / 1000})
+    if table is not None:
+      rows[-1]["min_latency_ms"] = float(costs["latency_ms"].min())
+      rows[-1]["median_latency_ms"] = float(np.median(costs["latency_ms"]))
   best = best_variant(rows)
   for i, row in enumerate(rows):
     row["selected"] = i == best
@@ -223,6 +318,7 @@ def run_space_selection(config: ml_collections.ConfigDict, workdir: str
                "survivor_fraction": chosen["survivor_fraction"],
                "constraint": {"max_peak_kb": max_peak / 1024,
                               "max_params_k": max_params / 1000,
+                              "max_latency_ms": max_latency,
                               "bytes_per_value": bpv},
                "space": space_doc}, f, indent=1)
     f.write("\n")
@@ -230,7 +326,7 @@ def run_space_selection(config: ml_collections.ConfigDict, workdir: str
     json.dump(arch.to_json(), f, indent=1)
     f.write("\n")
   _write_report(run.path("report.md"), rows, chosen, max_peak, max_params,
-                bpv, num)
+                bpv, num, max_latency, table)
   for line in summary_lines(rows):
     print(line)
   return arch
@@ -267,9 +363,12 @@ def _plot_cdf(path: str, survivors: dict[str, np.ndarray], chosen: str
 
 
 def _write_report(path: str, rows, chosen, max_peak: float, max_params: float,
-                  bpv: int, num: int) -> None:
+                  bpv: int, num: int, max_latency: float = 0.0,
+                  table: Any = None) -> None:
   fields = ["variant", "survivors", "survivor_fraction", "mean_mflops",
             "median_mflops", "max_mflops", "min_peak_kb", "min_params_k"]
+  if table is not None:
+    fields += ["min_latency_ms", "median_latency_ms"]
 
   def fmt(v: Any) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
@@ -279,6 +378,13 @@ def _write_report(path: str, rows, chosen, max_peak: float, max_params: float,
                   f"({bpv} byte(s) per value)")
   if max_params:
     limits.append(f"parameters <= {max_params / 1000:g} k")
+  if max_latency:
+    sig = table.signature
+    limits.append(
+        f"latency <= {max_latency:g} ms (batch 1, {sig['clock']} clock, "
+        f"predicted by the lookup table measured on {sig['backend']} "
+        f"'{sig['device_kind']}', {len(table.entries)} blocks, "
+        "`latency_lut.json` by default)")
   lines = [
       "# Search-space selection (TinyNAS)", "",
       f"{num} sub-networks sampled per variant (width multiplier x "
