@@ -2,6 +2,7 @@
 
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -22,13 +23,16 @@ def test_depthwise_impls_match_native(impl, size, stride, dilation, padding):
   np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-5)
 
 
-def test_depthwise_gradients_match_native():
-  x = jax.random.normal(jax.random.key(0), (2, 8, 8, 4))
-  k = jax.random.normal(jax.random.key(1), (3, 3, 1, 4))
+@pytest.mark.parametrize("kernel,stride,dilation,size", [
+    (3, 2, 1, 8), (5, 1, 1, 9), (5, 2, 2, 9), (3, 1, 2, 7)])
+def test_depthwise_gradients_match_native(kernel, stride, dilation, size):
+  x = jax.random.normal(jax.random.key(0), (2, size, size, 4))
+  k = jax.random.normal(jax.random.key(1), (kernel, kernel, 1, 4))
+  pad = ((dilation * (kernel - 1) // 2,) * 2,) * 2
 
   def loss(impl):
-    return jax.grad(lambda x, k: (depthwise_conv(x, k, 2, 1, "SAME", impl)
-                                  ** 2).sum(), argnums=(0, 1))(x, k)
+    return jax.grad(lambda x, k: (jnp.sin(depthwise_conv(
+        x, k, stride, dilation, pad, impl)) ** 2).sum(), argnums=(0, 1))(x, k)
 
   want = loss("native")
   for impl in ("dense", "shift", "toeplitz"):
@@ -36,9 +40,29 @@ def test_depthwise_gradients_match_native():
       np.testing.assert_allclose(g, w, atol=1e-4, rtol=1e-4)
 
 
+def test_shift_second_derivatives_match_native():
+  """The ``exact`` hypergradient differentiates through the weight gradient:
+  the hand-written backward pass of ``shift`` must itself differentiate
+  correctly (a Hessian-vector product against the native form)."""
+  x = jax.random.normal(jax.random.key(0), (2, 7, 7, 3))
+  k = jax.random.normal(jax.random.key(1), (3, 3, 1, 3))
+  v = jax.random.normal(jax.random.key(2), k.shape)
+
+  def hvp(impl):
+    def grad_k(x, k):
+      return jax.grad(lambda k: (jnp.sin(depthwise_conv(
+          x, k, 2, 1, "SAME", impl)) ** 2).sum())(k)
+    return jax.grad(lambda x, k: (grad_k(x, k) * v).sum(), argnums=(0, 1))(
+        x, k)
+
+  for g, w in zip(hvp("shift"), hvp("native")):
+    np.testing.assert_allclose(g, w, atol=1e-4, rtol=1e-4)
+
+
 def test_auto_choice_on_cpu():
-  assert resolve_impl("auto", 16, 64) == "toeplitz"
-  assert resolve_impl("auto", 16, 32 * 32) == "dense"
+  assert resolve_impl("auto", 16, 16) == "toeplitz"
+  assert resolve_impl("auto", 128, 16) == "shift"
+  assert resolve_impl("auto", 16, 8 * 8) == "shift"
   assert resolve_impl("auto", 512, 32 * 32) == "shift"
   assert resolve_impl("native", 16, 64) == "native"
 
