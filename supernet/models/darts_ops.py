@@ -15,6 +15,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from supernet.ops import pooling
 from supernet.ops.depthwise import DepthwiseConv, PointwiseConv
 
 BN_MOMENTUM = 0.9   # PyTorch momentum 0.1
@@ -112,15 +113,21 @@ class FactorizedReduce(nn.Module):
     return batch_norm(train, self.affine)(jnp.concatenate([a, b], axis=-1))
 
 
-def max_pool_3x3(x: jax.Array, strides: int) -> jax.Array:
-  """3x3 max pooling, padding 1 (padded cells never win)."""
-  return nn.max_pool(x, (3, 3), (strides, strides), padding=((1, 1), (1, 1)))
+def max_pool_3x3(x: jax.Array, strides: int, impl: str = "auto"
+                 ) -> jax.Array:
+  """3x3 max pooling, padding 1 (padded cells never win).
+
+  ``impl`` picks the pooling implementation (``supernet.ops.pooling``):
+  shifted windows on CPU, ``reduce_window`` on accelerators.
+  """
+  return pooling.max_pool(x, 3, strides, ((1, 1), (1, 1)), impl=impl)
 
 
-def avg_pool_3x3(x: jax.Array, strides: int) -> jax.Array:
+def avg_pool_3x3(x: jax.Array, strides: int, impl: str = "auto"
+                 ) -> jax.Array:
   """3x3 average pooling, padding 1, padded cells not counted."""
-  return nn.avg_pool(x, (3, 3), (strides, strides), padding=((1, 1), (1, 1)),
-                     count_include_pad=False)
+  return pooling.avg_pool(x, 3, strides, ((1, 1), (1, 1)),
+                          count_include_pad=False, impl=impl)
 
 
 class Zero(nn.Module):

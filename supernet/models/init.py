@@ -4,7 +4,7 @@
 truncated-normal sampler per kernel, hundreds of kernels), which XLA:CPU takes
 minutes to compile; eager ``init`` pays a compile per distinct shape. Here
 parameter shapes come from ``jax.eval_shape`` (tracing only) and values from
-one sampler per *distinct shape*, which compiles in seconds.
+one truncated-normal draw for all kernels together, which compiles once.
 
 The values follow flax's default initialisers, which every network in
 ``supernet.models`` uses: kernels ``lecun_normal`` (truncated normal, fan-in
@@ -15,7 +15,6 @@ equal in distribution to ``model.init``, not bitwise (different streams).
 
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import Any
 
 import flax
@@ -61,25 +60,39 @@ def fast_init(model: flax.linen.Module, key: jax.Array, *args: Any,
   shapes = jax.eval_shape(lambda: model.init(jax.random.key(0), *args,
                                              **kwargs))
   flat = flax.traverse_util.flatten_dict(flax.core.unfreeze(shapes))
-  by_shape: dict[tuple, list] = defaultdict(list)
+  kernels = sorted(path for path in flat if _leaf_kind(path) == "kernel")
+  sizes = [int(np.prod(flat[path].shape)) for path in kernels]
+  # One draw for every kernel, so one compilation whatever the shapes.
+  draws = np.asarray(_sample(key, sum(sizes)))
   out = {}
+  offset = 0
+  for path, size in zip(kernels, sizes):
+    leaf = flat[path]
+    values = draws[offset:offset + size].reshape(leaf.shape)
+    offset += size
+    out[path] = jnp.asarray((values * _kernel_std(path, leaf.shape))
+                            .astype(leaf.dtype))
   for path, leaf in flat.items():
     kind = _leaf_kind(path)
-    if kind == "kernel":
-      by_shape[(tuple(leaf.shape), str(leaf.dtype))].append(path)
-    else:
+    if kind != "kernel":
       fill = 0.0 if kind == "zeros" else 1.0
-      out[path] = jnp.full(leaf.shape, fill, leaf.dtype)
-  for i, ((shape, dtype), paths) in enumerate(sorted(by_shape.items())):
-    fan_in = int(np.prod(shape[:-1])) if len(shape) > 1 else 1
-    std = np.sqrt(1.0 / fan_in) / _TRUNCATED_STD
-    draws = _sample(jax.random.fold_in(key, i), len(paths), shape, dtype)
-    for j, path in enumerate(paths):
-      out[path] = draws[j] * std
+      out[path] = jnp.asarray(np.full(leaf.shape, fill, leaf.dtype))
   return flax.traverse_util.unflatten_dict(out)
 
 
-@jax.jit(static_argnums=(1, 2, 3))
-def _sample(key, n, shape, dtype):
-  return jax.random.truncated_normal(key, -2.0, 2.0, (n,) + shape,
-                                     jnp.dtype(dtype))
+def _kernel_std(path: tuple[str, ...], shape: tuple[int, ...]) -> float:
+  """lecun_normal's std for one kernel; ``stacked_*`` scopes add axes.
+
+  ``nn.scan`` over modules named ``stacked_*`` stacks each kernel along a
+  leading axis per scan; those axes are not part of the fan-in.
+  """
+  stacked = sum(1 for name in path if name.startswith("stacked"))
+  kernel_shape = shape[stacked:]
+  fan_in = (int(np.prod(kernel_shape[:-1])) if len(kernel_shape) > 1
+            else 1)
+  return float(np.sqrt(1.0 / fan_in) / _TRUNCATED_STD)
+
+
+@jax.jit(static_argnums=1)
+def _sample(key, n):
+  return jax.random.truncated_normal(key, -2.0, 2.0, (n,), jnp.float32)
