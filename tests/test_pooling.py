@@ -97,3 +97,21 @@ def test_wrappers_dispatch_and_reject_unknown():
   assert pooling.resolve_pool_impl("auto") == "shift"  # CPU in the tests
   with pytest.raises(UserError, match="unknown pooling implementation"):
     pooling.resolve_pool_impl("fft")
+
+
+def test_max_pool_second_order_inside_a_scan():
+  """Regression: second-order AD of the custom VJP inside ``lax.scan``."""
+  x = _input((2, 6, 6, 2))
+  scale = _input((2, 1, 1, 2), seed=3) + 0.5
+
+  def outer(pool):
+    def loss(s):
+      def step(total, ss):
+        return total + jnp.sum(jnp.sin(pool(x * ss)) ** 2), None
+      return jax.lax.scan(step, 0.0, s)[0]
+    return jax.grad(lambda a: jnp.sum(jax.grad(loss)(scale * a) ** 2))(1.0)
+
+  np.testing.assert_allclose(
+      outer(partial(pooling.shift_max_pool, window=3, strides=1, pads=PADS)),
+      outer(partial(nn.max_pool, window_shape=(3, 3), strides=(1, 1),
+                    padding=PADS)), rtol=1e-4)

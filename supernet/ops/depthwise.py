@@ -149,6 +149,10 @@ def shift_depthwise_conv(x: jax.Array, kernel: jax.Array, strides: int,
   Returns:
     ``(N, H', W', C)``.
   """
+  return _shift_forward(x, kernel, strides, dilation, pads)
+
+
+def _shift_forward(x, kernel, strides, dilation, pads):
   xp = _pad_nhwc(x, pads)
   kh, kw = kernel.shape[:2]
   return _correlate(xp, kernel, dilation, strides,
@@ -157,7 +161,11 @@ def shift_depthwise_conv(x: jax.Array, kernel: jax.Array, strides: int,
 
 
 def _shift_fwd(x, kernel, strides, dilation, pads):
-  return shift_depthwise_conv(x, kernel, strides, dilation, pads), (x, kernel)
+  # The plain forward, not shift_depthwise_conv itself: a custom_vjp forward
+  # that calls its own custom_vjp function and closes over a constant (the
+  # pad value) gets misaligned residuals when differentiated twice inside a
+  # scan (JAX 0.10; the exact hypergradient does exactly that).
+  return _shift_forward(x, kernel, strides, dilation, pads), (x, kernel)
 
 
 def _shift_bwd(strides, dilation, pads, residuals, g):

@@ -75,6 +75,10 @@ def shift_max_pool(x: jax.Array, window: int, strides: int, pads: Pads
   Returns:
     ``(N, H', W', C)``.
   """
+  return _max_forward(x, window, strides, pads)
+
+
+def _max_forward(x, window, strides, pads):
   xp = _pad(x, pads, -jnp.inf)
   out_h = _out_size(xp.shape[1], window, strides)
   out_w = _out_size(xp.shape[2], window, strides)
@@ -85,7 +89,9 @@ def shift_max_pool(x: jax.Array, window: int, strides: int, pads: Pads
 
 
 def _max_fwd(x, window, strides, pads):
-  out = shift_max_pool(x, window, strides, pads)
+  # The plain forward, not shift_max_pool itself (see depthwise._shift_fwd:
+  # residuals get misaligned under second-order AD inside a scan otherwise).
+  out = _max_forward(x, window, strides, pads)
   return out, (x, out)
 
 
