@@ -19,7 +19,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
                        train_portion=0.5)
   c.model = ml_collections.ConfigDict({
       "channels": 16, "layers": 8, "stem_multiplier": 3,
-      "depthwise_impl": "auto"})
+      "depthwise_impl": "auto", "remat": True})
   c.search = presets.gradient_search(epochs=50)
   c.optim = presets.darts_optim()
   if arg == "smoke":

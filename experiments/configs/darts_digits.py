@@ -22,7 +22,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
                        batch_size=64, train_portion=0.5)
   c.model = ml_collections.ConfigDict({
       "channels": 8, "layers": 3, "stem_multiplier": 3,
-      "depthwise_impl": "auto"})
+      "depthwise_impl": "auto", "remat": True})
   c.search = presets.gradient_search(epochs=10)
   c.optim = presets.darts_optim()
   c.optim.weights.lr = 0.05

@@ -31,7 +31,7 @@ def build_search_model(config: ml_collections.ConfigDict, num_classes: int):
     return darts_search.DartsSearchNetwork(
         num_classes=num_classes, channels=m.channels, layers=m.layers,
         stem_multiplier=m.stem_multiplier, partial_channels=k,
-        depthwise_impl=m.depthwise_impl)
+        depthwise_impl=m.depthwise_impl, remat=m.get("remat", True))
   if name == "nb201":
     return Nb201Network(num_classes=num_classes, channels=m.channels,
                         cells_per_stage=m.cells_per_stage, arch=None,

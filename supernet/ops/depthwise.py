@@ -39,6 +39,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+from jax.ad_checkpoint import checkpoint_name
 
 from supernet.errors import UserError
 
@@ -286,7 +287,7 @@ class DepthwiseConv(nn.Module):
                        self.dilation, self.padding, self.impl)
     if self.use_bias:
       y = y + self.param("bias", nn.initializers.zeros, (channels,)).astype(dtype)
-    return y
+    return checkpoint_name(y, "conv_output")
 
 
 class PointwiseConv(nn.Module):
@@ -318,4 +319,4 @@ class PointwiseConv(nn.Module):
     y = jnp.einsum("nhwc,cd->nhwd", x, kernel[0, 0].astype(x.dtype))
     if self.use_bias:
       y = y + self.param("bias", nn.initializers.zeros, (self.features,))
-    return y
+    return checkpoint_name(y, "conv_output")
