@@ -5,8 +5,8 @@
 
 The paper's cell space and bilevel optimiser on a supernet sized for 2 CPU
 cores: 3 cells of 8 initial channels (a normal cell at 8x8, reduction cells
-to 4x4 and 2x2). XLA:CPU compile time grows with the number of cells (each
-has 14 mixed edges of 7 ops), and dominates a search this small.
+to 4x4 and 2x2). The 10-epoch search takes about 100 s on 2 CPU cores,
+compilation of the step included.
 """
 
 import ml_collections
