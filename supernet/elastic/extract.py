@@ -253,7 +253,10 @@ def extract_from_run(workdir: str, arch: Any, bn_batches: int | None = None
               "test_accuracy": hits / max(total, 1),
               "eval_batch_size": int(config.data.get("eval_batch_size", 256)),
               "bn_recalibration_batches": len(images), **cost}
-  shape = family.input_shape(space, arch, info.image_shape[-1])
+  # The sub-network takes the dataset's images and resizes them to its
+  # resolution itself (the function every view uses), so the export's input
+  # is what the run trained and evaluated on.
+  shape = tuple(info.image_shape)
   return {"arch": arch, "module": module, "variables": variables,
           "input_shape": shape, "metadata": metadata}
 

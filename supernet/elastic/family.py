@@ -56,8 +56,6 @@ class ElasticFamily:
     standalone: ``(supernet, arch) -> static module`` of one sub-network.
     extract: ``(supernet, params, batch_stats, arch) -> (module, variables)``.
     costs: ``(space, arch, in_channels, num_classes) -> {"macs", "params"}``.
-    input_shape: ``(space, arch, channels) -> (H, W, C)`` the sub-network
-      (and its export) takes.
     batch_norm: whether the supernet has BatchNorm (else re-calibration is a
       no-op and ``batch_stats`` is empty).
     reorder_channels: importance re-ordering of first-k channels
@@ -75,7 +73,6 @@ class ElasticFamily:
   standalone: Callable[[nn.Module, Arch], nn.Module]
   extract: Callable[[nn.Module, Tree, Tree, Arch], tuple[nn.Module, Tree]]
   costs: Callable[[Any, Arch, int, int], dict[str, int]]
-  input_shape: Callable[[Any, Arch, int], tuple[int, int, int]]
   batch_norm: bool
   reorder_channels: Callable[..., Any] | None = None
   reorder_dims: tuple[str, ...] = ()
@@ -128,7 +125,6 @@ MBV = ElasticFamily(
     standalone=_mbv_standalone,
     extract=extract_subnet,
     costs=lambda space, arch, c, k: mbv_costs(mbv_layout(space, arch), c, k),
-    input_shape=lambda space, arch, c: (arch.resolution, arch.resolution, c),
     batch_norm=True,
     reorder_channels=_reorder_mbv,
     reorder_dims=("expand", "width"),
@@ -146,7 +142,6 @@ VIT = ElasticFamily(
                                        model.num_classes),
     extract=extract_vit_subnet,
     costs=lambda space, arch, c, k: vit_costs(vit_layout(space, arch), c, k),
-    input_shape=lambda space, arch, c: (space.resolution, space.resolution, c),
     batch_norm=False,
 )
 

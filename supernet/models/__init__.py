@@ -61,7 +61,9 @@ def build_network(config: ml_collections.ConfigDict, arch: Arch,
   from supernet.models import darts_eval  # noqa: PLC0415 - heavy
   n = num_classes or config.model.get("num_classes", 0) or None
   if n is None:
-    raise UserError("config.model.num_classes is not set")
+    raise UserError("config.model.num_classes is not set (a training config "
+                    "such as darts_cifar10_train.py has it; profile also "
+                    "takes --num-classes N)")
   shape = tuple(config.model.input_shape)
   if arch.space == "darts":
     return darts_eval.build_darts_network(config, arch, n), shape
