@@ -107,8 +107,9 @@ class _EdgeStep(nn.Module):
 # Rematerialisation of everything but the convolution outputs: the backward
 # pass recomputes the ReLUs, BatchNorms and pooling of a mixed op (cheap,
 # elementwise, fused into the backward kernels) instead of storing every one
-# of them per edge. Measured on a 2-core CPU: a normal cell's forward and
-# backward 17% faster, and the stored activations several times smaller.
+# of them per edge. Measured on 2 CPU cores, the CIFAR-10 search step at batch
+# 16: peak memory 3.9 GB -> 1.4 GB, step 5.15 s -> 5.02 s; `exact` fits in
+# memory only with it.
 _REMAT_MIXED_OP = nn.remat(
     MixedOp, policy=jax.checkpoint_policies.save_only_these_names(
         "conv_output"), static_argnums=(3,))
@@ -127,8 +128,9 @@ class SearchCell(nn.Module):
 
   The edges run as ``nn.scan`` over stacked MixedOps (one group in a normal
   cell, two in a reduction cell, see :func:`_edge_table`), so XLA compiles
-  one MixedOp per group instead of fourteen: the full search step compiles
-  about ten times faster, with the same parameters and the same arithmetic.
+  one MixedOp per group instead of fourteen: the CIFAR-10 search step
+  compiles ~9x faster (569 s -> 63 s on 2 CPU cores), with the same number
+  of parameters (stacked per group) and the same arithmetic.
   """
 
   channels: int

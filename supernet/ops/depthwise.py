@@ -92,13 +92,19 @@ def _same_padding(size: int, kernel: int, stride: int, dilation: int
   return total // 2, total - total // 2
 
 
-def _out_size(padded: int, kernel: int, dilation: int, strides: int) -> int:
+def windowed_size(padded: int, kernel: int, dilation: int, strides: int
+                  ) -> int:
+  """Output length of a (dilated, strided) window sliding over ``padded``."""
   return (padded - ((kernel - 1) * dilation + 1)) // strides + 1
 
 
-def _tap_slices(xp: jax.Array, kh: int, kw: int, dilation: int, strides: int,
+def tap_windows(xp: jax.Array, kh: int, kw: int, dilation: int, strides: int,
                 out_h: int, out_w: int):
-  """Yields ``(i, j, window)``: the (strided) input window under tap (i, j)."""
+  """Yields ``(i, j, window)``: the (strided) input window under tap (i, j).
+
+  Shared by the shift depthwise convolution and the shift pooling
+  (:mod:`supernet.ops.pooling`).
+  """
   n, _, _, c = xp.shape
   for i in range(kh):
     for j in range(kw):
@@ -114,7 +120,7 @@ def _correlate(xp: jax.Array, kernel: jax.Array, dilation: int, strides: int,
   """``sum_t window_t(xp) * kernel[t]``: one fused elementwise loop."""
   kh, kw = kernel.shape[:2]
   out = None
-  for i, j, window in _tap_slices(xp, kh, kw, dilation, strides, out_h,
+  for i, j, window in tap_windows(xp, kh, kw, dilation, strides, out_h,
                                   out_w):
     term = window * kernel[i, j, 0]
     out = term if out is None else out + term
@@ -157,8 +163,8 @@ def _shift_forward(x, kernel, strides, dilation, pads):
   xp = _pad_nhwc(x, pads)
   kh, kw = kernel.shape[:2]
   return _correlate(xp, kernel, dilation, strides,
-                    _out_size(xp.shape[1], kh, dilation, strides),
-                    _out_size(xp.shape[2], kw, dilation, strides))
+                    windowed_size(xp.shape[1], kh, dilation, strides),
+                    windowed_size(xp.shape[2], kw, dilation, strides))
 
 
 def _shift_fwd(x, kernel, strides, dilation, pads):
@@ -177,7 +183,7 @@ def _shift_bwd(strides, dilation, pads, residuals, g):
   out_h, out_w = g.shape[1:3]
   # Kernel: dk[t, c] = sum_{n,h,w} window_t(xp)[n,h,w,c] * g[n,h,w,c], all
   # taps in one variadic reduce (one loop, kh*kw accumulators).
-  products = tuple(window * g for _, _, window in _tap_slices(
+  products = tuple(window * g for _, _, window in tap_windows(
       xp, kh, kw, dilation, strides, out_h, out_w))
   sums = lax.reduce(products, tuple(jnp.zeros((), g.dtype) for _ in products),
                     lambda a, b: tuple(u + v for u, v in zip(a, b)), (0, 1, 2))

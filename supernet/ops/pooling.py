@@ -26,7 +26,7 @@ import numpy as np
 from jax import lax
 
 from supernet.errors import UserError
-from supernet.ops.depthwise import shift_depthwise_conv
+from supernet.ops.depthwise import shift_depthwise_conv, tap_windows, windowed_size
 
 POOL_IMPLEMENTATIONS = ("auto", "native", "shift")
 Pads = tuple[tuple[int, int], tuple[int, int]]
@@ -44,17 +44,12 @@ def resolve_pool_impl(impl: str) -> str:
 
 def _windows(xp: jax.Array, window: int, strides: int, out_h: int,
              out_w: int):
-  n, _, _, c = xp.shape
-  for i in range(window):
-    for j in range(window):
-      yield lax.slice(xp, (0, i, j, 0),
-                      (n, i + (out_h - 1) * strides + 1,
-                       j + (out_w - 1) * strides + 1, c),
-                      (1, strides, strides, 1))
+  for _, _, w in tap_windows(xp, window, window, 1, strides, out_h, out_w):
+    yield w
 
 
 def _out_size(padded: int, window: int, strides: int) -> int:
-  return (padded - window) // strides + 1
+  return windowed_size(padded, window, 1, strides)
 
 
 def _pad(x: jax.Array, pads: Pads, value: float) -> jax.Array:
