@@ -4,6 +4,7 @@ import csv
 import json
 import os
 
+import numpy as np
 import pytest
 
 from supernet.cli import main
@@ -54,6 +55,9 @@ def test_train_report_and_extract(tmp_path, capsys):
   assert int(rows[0]["macs"]) > int(rows[1]["macs"])
   assert 0.0 <= results["accuracy_largest"] <= 1.0
   assert "spearman_macs_accuracy" in results
+  rho = results["spearman_macs_accuracy_random"]
+  assert rho is None or -1.0 <= rho <= 1.0
+  json.loads(open(os.path.join(workdir, "results.json")).read())
   # The extracted smallest network scores what the population path scored.
   out = extract_from_run(workdir, str(_write(tmp_path, rows[1]["arch"])))
   assert abs(out["metadata"]["test_accuracy"] - float(rows[1]["accuracy"])
@@ -81,3 +85,16 @@ def _write(tmp_path, text):
   path = tmp_path / f"arch{abs(hash(text))}.json"
   path.write_text(text)
   return path
+
+
+def test_spearman_matches_definition_and_handles_ties_and_constants():
+  from supernet.elastic.report import spearman
+  # One swapped pair in four: 1 - 6 * 2 / (4 * 15) = 0.8.
+  rho, p = spearman([1, 2, 3, 4], [10, 30, 20, 40])
+  assert rho == pytest.approx(0.8) and 0.0 < p < 1.0
+  # Ties take their average rank (Pearson correlation of the ranks).
+  rho, _ = spearman([1, 1, 2, 3], [1, 2, 3, 4])
+  ranks = np.array([1.5, 1.5, 3, 4])
+  assert rho == pytest.approx(np.corrcoef(ranks, [1, 2, 3, 4])[0, 1])
+  assert all(np.isnan(v) for v in spearman([1, 2, 3], [5, 5, 5]))
+  assert all(np.isnan(v) for v in spearman([1, 2], [1, 2]))

@@ -10,24 +10,19 @@ from typing import Any
 import numpy as np
 
 
-def rank(values: Sequence[float]) -> np.ndarray:
-  """Ranks from 1, ties sharing their average rank."""
-  values = np.asarray(values, np.float64)
-  order = np.argsort(values, kind="stable")
-  ranks = np.empty(len(values), np.float64)
-  ranks[order] = np.arange(1, len(values) + 1)
-  for v in np.unique(values):
-    tied = values == v
-    ranks[tied] = ranks[tied].mean()
-  return ranks
+def spearman(x: Sequence[float], y: Sequence[float]
+             ) -> tuple[float, float]:
+  """Spearman rank correlation and its two-sided p-value (scipy).
 
-
-def spearman(x: Sequence[float], y: Sequence[float]) -> float:
-  """Spearman rank correlation (NaN when either side is constant)."""
-  rx, ry = rank(x), rank(y)
-  if len(rx) < 2 or rx.std() == 0 or ry.std() == 0:
-    return float("nan")
-  return float(np.corrcoef(rx, ry)[0, 1])
+  Returns ``(nan, nan)`` when there are fewer than three points or either
+  side is constant (no ranking to correlate).
+  """
+  x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+  if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+    return float("nan"), float("nan")
+  from scipy import stats
+  result = stats.spearmanr(x, y)
+  return float(result.statistic), float(result.pvalue)
 
 
 def write_subnets_csv(path: str, rows: Sequence[dict[str, Any]]) -> None:

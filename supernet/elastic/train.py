@@ -67,6 +67,11 @@ def _eval_largest(model, space):
   return correct
 
 
+def _number_or_none(value: float) -> float | None:
+  """NaN (an undefined correlation) as JSON null."""
+  return None if np.isnan(value) else float(value)
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
                        ) -> dict[str, Any]:
   """Trains the elastic supernet of ``config`` in ``workdir`` and reports.
@@ -189,14 +194,19 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
   if config.get("baseline", {}).get("linear", False):
     baseline = report.linear_baseline(data.raw_arrays("train"),
                                       data.raw_arrays("test"))
+  random_accs = [r["accuracy"] for r in rows if r["kind"] == "random"]
+  rho_random, p_random = report.spearman(
+      [r["macs"] for r in rows if r["kind"] == "random"], random_accs)
+  rho_all, _ = report.spearman([r["macs"] for r in rows],
+                               [r["accuracy"] for r in rows])
   recalibrated = " after BN re-calibration" if family.batch_norm else ""
   report.plot_accuracy_vs_macs(
       run.path("accuracy_vs_macs.png"), rows,
       f"{info.name} ({family.space_name}): {len(rows)} sub-networks"
-      f"{recalibrated}", baseline,
+      f"{recalibrated}\nSpearman(MACs, accuracy) of the random ones "
+      f"{rho_random:.2f}", baseline,
       ylabel="test accuracy" + (" (BN re-calibrated)" if family.batch_norm
                                 else ""))
-  random_accs = [r["accuracy"] for r in rows if r["kind"] == "random"]
   results = {
       "dataset": info.name,
       "space": family.space_name,
@@ -214,8 +224,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
                              else None,
       "macs_largest": rows[0]["macs"],
       "macs_smallest": rows[1]["macs"],
-      "spearman_macs_accuracy": report.spearman(
-          [r["macs"] for r in rows], [r["accuracy"] for r in rows]),
+      # Over the random sub-networks (the extremes are trained at every
+      # step, so they are not a sample of the space), and over all rows.
+      "spearman_macs_accuracy_random": _number_or_none(rho_random),
+      "spearman_pvalue_random": _number_or_none(p_random),
+      "spearman_macs_accuracy": _number_or_none(rho_all),
       "linear_baseline_accuracy": baseline,
       "num_subnets": len(rows),
       "bn_batches": bn_batches,
