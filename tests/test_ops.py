@@ -97,3 +97,24 @@ def test_pointwise_conv_equals_flax_conv():
     v = conv.init(jax.random.key(1), x)
     got = PointwiseConv(7, strides).apply(v, x)
     np.testing.assert_allclose(got, conv.apply(v, x), atol=1e-5, rtol=1e-5)
+
+
+def test_pointwise_matmul_gradients_match_autodiff_to_second_order():
+  from supernet.ops.depthwise import pointwise_matmul
+  x = jax.random.normal(jax.random.key(0), (40, 5))
+  k = jax.random.normal(jax.random.key(1), (5, 7), x.dtype)
+  t = jax.random.normal(jax.random.key(2), (40, 7), x.dtype)
+
+  def loss(f):
+    return lambda x, k: jnp.sum(jnp.tanh(f(x, k)) * t)
+  plain = lambda x, k: x @ k  # noqa: E731
+  np.testing.assert_allclose(pointwise_matmul(x, k), plain(x, k), rtol=1e-6)
+  for got, want in zip(jax.grad(loss(pointwise_matmul), (0, 1))(x, k),
+                       jax.grad(loss(plain), (0, 1))(x, k)):
+    np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-5)
+  # Gradient of a gradient (what the exact hypergradient takes).
+  def outer(f):
+    return lambda x, k: jnp.sum(jax.grad(loss(f), 1)(x, k) ** 2)
+  for got, want in zip(jax.grad(outer(pointwise_matmul), (0, 1))(x, k),
+                       jax.grad(outer(plain), (0, 1))(x, k)):
+    np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-5)
