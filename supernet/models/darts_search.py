@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from supernet.models import darts_ops
+from supernet.ops.barrier import cotangent_barrier
 from supernet.spaces.darts import NUM_EDGES, NUM_NODES, PRIMITIVES, edge_index
 
 
@@ -97,7 +98,10 @@ class _EdgeStep(nn.Module):
   @nn.compact
   def __call__(self, carry, edge, sources):
     src, target, weights, coefficient = edge
-    h = (carry if self.reads_carry else sources)[src]
+    # The input gradient is added back into the carry's cotangent in place;
+    # the barrier keeps XLA:CPU from fusing its computation into that update
+    # (see supernet.ops.barrier).
+    h = cotangent_barrier((carry if self.reads_carry else sources)[src])
     mixed = _REMAT_MIXED_OP if self.remat else MixedOp
     y = mixed(self.channels, self.strides, self.partial_channels,
               self.depthwise_impl, name="mixed")(h, weights, self.train)
