@@ -10,6 +10,12 @@ from collections.abc import Callable
 
 import pytest
 
+from supernet.xla_flags import apply_cpu_flags
+
+# The suite runs JAX as the `supernet` command does (and subprocesses
+# inherit the flags); this must happen before JAX starts its CPU client.
+apply_cpu_flags()
+
 
 @pytest.fixture(scope="session")
 def digits_data_dir(tmp_path_factory) -> str:

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from supernet.errors import UserError
+from supernet.xla_flags import apply_cpu_flags
 
 # verb -> (module, one-line help). An explicit registry: the help lists them.
 VERBS: dict[str, tuple[str, str]] = {
@@ -89,6 +90,7 @@ def enable_compilation_cache() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
   """Entry point of the ``supernet`` console script."""
   argv = list(sys.argv[1:] if argv is None else argv)
+  apply_cpu_flags()  # before any verb starts JAX
   try:
     argv, overrides = split_config_overrides(argv)
     parser = build_parser()
