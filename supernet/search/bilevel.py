@@ -132,6 +132,12 @@ def make_search_step(model: nn.Module, *, hypergradient: str, mixing: str,
     loss, acc = cross_entropy(logits, batch)
     return loss, (updates["batch_stats"], acc)
 
+  # Traced once, however many gradients of it a mode takes: the step is
+  # otherwise retraced per gradient (each a full pass over the supernet's
+  # Python). Inlined by XLA, so the compiled step is the same. Measured on
+  # the DARTS CIFAR-10 search step (2 CPU cores): lowering first 16 -> 15 s,
+  # second 48 -> 25 s, exact 65 -> 31 s.
+  loss_fn = jax.jit(loss_fn)
   grad_w = jax.grad(loss_fn, argnums=0, has_aux=True)
   grad_a = jax.grad(loss_fn, argnums=1, has_aux=True)
   grad_wa = jax.value_and_grad(loss_fn, argnums=(0, 1), has_aux=True)
