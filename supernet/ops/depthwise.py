@@ -182,12 +182,18 @@ def _shift_bwd(strides, dilation, pads, residuals, g):
   hp, wp = xp.shape[1:3]
   out_h, out_w = g.shape[1:3]
   # Kernel: dk[t, c] = sum_{n,h,w} window_t(xp)[n,h,w,c] * g[n,h,w,c], all
-  # taps in one variadic reduce (one loop, kh*kw accumulators).
+  # taps in one variadic reduce (one loop, kh*kw accumulators). It sums over
+  # (H, W) into (N, C) partial sums, then over N: XLA:CPU parallelises a
+  # reduction over its output's outer axis, and a (C,) output leaves it
+  # none. Measured on 2 CPU cores: one 5x5 kernel gradient (16x32x32x16)
+  # 2.35 -> 1.75 ms; the first-order DARTS CIFAR-10 search step at batch 16
+  # 2.55 -> 2.43 s and 2.52 -> 2.36 s (two interleaved A/B runs).
   products = tuple(window * g for _, _, window in tap_windows(
       xp, kh, kw, dilation, strides, out_h, out_w))
   sums = lax.reduce(products, tuple(jnp.zeros((), g.dtype) for _ in products),
-                    lambda a, b: tuple(u + v for u, v in zip(a, b)), (0, 1, 2))
-  dk = jnp.stack(sums).reshape(kernel.shape).astype(kernel.dtype)
+                    lambda a, b: tuple(u + v for u, v in zip(a, b)), (1, 2))
+  dk = jnp.stack(sums).sum(1)  # (taps, N, C) -> (taps, C)
+  dk = dk.reshape(kernel.shape).astype(kernel.dtype)
   # Input: tap (i, j) sent window_t(xp) to the output, so the padded input
   # receives g shifted back by (i, j) * dilation: a stride-1 correlation of
   # g (dilated by the stride, zero-padded to the padded input's extent) with
