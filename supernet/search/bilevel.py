@@ -170,7 +170,11 @@ def make_search_step(model: nn.Module, *, hypergradient: str, mixing: str,
     JVP cannot run before it, and the measured ways of sharing the pass
     (``linearize``, reverse-over-reverse) cost more than the recomputation
     (on that cell: gradient 413 ms, JVP 848 ms, JVP also returning ``g_w``
-    952 ms).
+    952 ms). On the full CIFAR-10 search network at batch 16: weight
+    gradient 1.48 s, architecture gradient 1.05 s, this JVP 3.45 s (about
+    three architecture gradients, the least forward-over-reverse can do);
+    through ``jax.linearize`` the whole hypergradient took 12.9 s and 11.6 GB
+    of temporaries against 6.7 s.
     """
     bs = state.batch_stats
 
